@@ -1,0 +1,116 @@
+"""Whole-scene inference: the network runs as a convolution over halo-padded tiles.
+
+Each tile is read with a halo of P//2 pixels (reflect-padded only at the scene's own edges),
+so every pixel sees exactly the neighbourhood its own P x P patch would: no seams.
+`predict_patches` is the per-pixel patch formulation, kept as the reference.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .model import MMLGNet
+
+
+@dataclass(frozen=True)
+class Window:
+    """A tile (y0, x0, h, w) and the in-bounds region read for it with its halo."""
+    y0: int
+    x0: int
+    h: int
+    w: int
+    ry0: int
+    rx0: int
+    rh: int
+    rw: int
+    pad: tuple  # ((top, bottom), (left, right)) reflect padding beyond the scene's edges
+
+
+def tile_windows(height: int, width: int, tile: int, halo: int) -> Iterator[Window]:
+    if tile < 1:
+        raise ValueError(f"tile size must be >= 1, got {tile}")
+    for y0 in range(0, height, tile):
+        for x0 in range(0, width, tile):
+            h, w = min(tile, height - y0), min(tile, width - x0)
+            ry0, rx0 = max(0, y0 - halo), max(0, x0 - halo)
+            ry1, rx1 = min(height, y0 + h + halo), min(width, x0 + w + halo)
+            pad = ((ry0 - (y0 - halo), (y0 + h + halo) - ry1), (rx0 - (x0 - halo), (x0 + w + halo) - rx1))
+            yield Window(y0, x0, h, w, ry0, rx0, ry1 - ry0, rx1 - rx0, pad)
+
+
+def count_tiles(height: int, width: int, tile: int) -> int:
+    return -(-height // tile) * -(-width // tile)
+
+
+def reflect_pad(chw: np.ndarray, pad) -> np.ndarray:
+    """Pad a (C, h, w) read with reflection beyond the scene edge (same as padding the scene)."""
+    (t, b), (l, r) = pad
+    if t == b == l == r == 0:
+        return chw
+    return np.pad(chw, ((0, 0), (t, b), (l, r)), mode="reflect")
+
+
+@torch.no_grad()
+def predict_tile(model: MMLGNet, hsi: np.ndarray | torch.Tensor, lidar: np.ndarray | torch.Tensor,
+                 device: torch.device | str = "cpu", amp_dtype: torch.dtype | None = None):
+    """Halo-padded (C, h+P-1, w+P-1) inputs -> class ids (h, w) int64 (1..K) and winning cosine."""
+    h_t = torch.as_tensor(hsi, dtype=torch.float32, device=device)[None]
+    l_t = torch.as_tensor(lidar, dtype=torch.float32, device=device)[None]
+    with torch.autocast(torch.device(device).type, dtype=amp_dtype or torch.bfloat16,
+                        enabled=amp_dtype is not None):
+        emb = model(h_t, l_t)["embedding"].float()
+    cos = torch.einsum("bdhw,kd->bkhw", emb, model.class_embeddings.float())[0]
+    sim, idx = cos.max(0)
+    return (idx + 1).cpu().numpy(), sim.cpu().numpy().astype(np.float32)
+
+
+def predict_scene(model: MMLGNet, hsi: np.ndarray, lidar: np.ndarray, valid: np.ndarray | None = None,
+                  tile: int = 256, device: str | torch.device = "cpu",
+                  progress: Callable[[int, int], None] | None = None,
+                  is_cancelled: Callable[[], bool] | None = None, amp_dtype=None):
+    """Normalised (Bh, H, W) HSI and (Bl, H, W) LiDAR in memory -> (class ids uint16 with
+    0 = nodata, cosine similarity float32 with NaN at nodata)."""
+    model = model.to(device).eval()
+    halo = model.cfg.patch_size // 2
+    height, width = hsi.shape[1:]
+    classes = np.zeros((height, width), np.uint16)
+    sim = np.full((height, width), np.nan, np.float32)
+    n = count_tiles(height, width, tile)
+    for i, win in enumerate(tile_windows(height, width, tile, halo)):
+        if is_cancelled and is_cancelled():
+            from .training import TrainingCancelled
+            raise TrainingCancelled("classification cancelled")
+        sl = (slice(None), slice(win.ry0, win.ry0 + win.rh), slice(win.rx0, win.rx0 + win.rw))
+        c, s = predict_tile(model, reflect_pad(hsi[sl], win.pad), reflect_pad(lidar[sl], win.pad),
+                            device, amp_dtype)
+        classes[win.y0:win.y0 + win.h, win.x0:win.x0 + win.w] = c
+        sim[win.y0:win.y0 + win.h, win.x0:win.x0 + win.w] = s
+        if progress:
+            progress(i + 1, n)
+    if valid is not None:
+        classes[~valid] = 0
+        sim[~valid] = np.nan
+    return classes, sim
+
+
+@torch.no_grad()
+def predict_patches(model: MMLGNet, hsi: np.ndarray, lidar: np.ndarray, rows: np.ndarray,
+                    cols: np.ndarray, batch: int = 1024, device="cpu"):
+    """The per-pixel formulation: cut a P x P patch per pixel and push patches through."""
+    from .training import gather_patches, pad_scene
+    model = model.to(device).eval()
+    p = model.cfg.patch_size
+    hp, lp = pad_scene(hsi, p // 2, device), pad_scene(lidar, p // 2, device)
+    ids, sims = [], []
+    for s in range(0, len(rows), batch):
+        r = torch.as_tensor(rows[s:s + batch], device=device)
+        c = torch.as_tensor(cols[s:s + batch], device=device)
+        emb = model(gather_patches(hp, r, c, p), gather_patches(lp, r, c, p))["embedding"][:, :, 0, 0]
+        sim, idx = (emb @ model.class_embeddings.T).max(1)
+        ids.append((idx + 1).cpu().numpy())
+        sims.append(sim.cpu().numpy())
+    return np.concatenate(ids), np.concatenate(sims).astype(np.float32)

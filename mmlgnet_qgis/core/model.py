@@ -1,0 +1,132 @@
+"""MMLGNet network: per-modality CNN encoders, fusion, projection into the text space.
+
+Every layer is a 'valid' convolution or a stride-1 pooling, so the same network maps
+a (B, C, P, P) patch to one embedding and a (B, C, H+P-1, W+P-1) tile to an (H, W) map of
+embeddings, giving every pixel exactly what its own patch would give (no per-pixel loop).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MODALITIES = ("both", "hsi", "lidar")
+
+
+@dataclass
+class ModelConfig:
+    hsi_bands: int
+    lidar_bands: int
+    embed_dim: int
+    patch_size: int = 11
+    hsi_width: int = 64       # after the 1x1 spectral reduction and the 3x3 convs
+    lidar_width: int = 32
+    fusion_width: int = 128
+    dropout: float = 0.1
+    modalities: str = "both"
+
+    def __post_init__(self):
+        if self.patch_size < 7 or self.patch_size % 2 == 0:
+            raise ValueError(f"patch size must be odd and >= 7, got {self.patch_size}")
+        if self.modalities not in MODALITIES:
+            raise ValueError(f"modalities must be one of {MODALITIES}, got {self.modalities!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _conv(cin: int, cout: int, k: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, bias=False), nn.BatchNorm2d(cout), nn.GELU())
+
+
+class ModalityEncoder(nn.Sequential):
+    """1x1 conv (spectral mixing) then two 3x3 valid convs: shrinks the window by 4."""
+
+    def __init__(self, cin: int, width: int):
+        super().__init__(_conv(cin, width, 1), _conv(width, width, 3), _conv(width, width, 3))
+
+
+class Projection(nn.Sequential):
+    """Per-pixel MLP (as 1x1 convs) into the text-embedding dimension."""
+
+    def __init__(self, cin: int, dim: int, dropout: float):
+        super().__init__(nn.Conv2d(cin, cin, 1), nn.GELU(), nn.Dropout(dropout), nn.Conv2d(cin, dim, 1))
+
+
+class MMLGNet(nn.Module):
+    def __init__(self, cfg: ModelConfig, class_embeddings: torch.Tensor):
+        super().__init__()
+        self.cfg = cfg
+        p = cfg.patch_size
+        self.use_hsi = cfg.modalities in ("both", "hsi")
+        self.use_lidar = cfg.modalities in ("both", "lidar")
+        fused_in = 0
+        if self.use_hsi:
+            self.hsi_encoder = ModalityEncoder(cfg.hsi_bands, cfg.hsi_width)
+            self.hsi_head = Projection(cfg.hsi_width, cfg.embed_dim, cfg.dropout)
+            fused_in += cfg.hsi_width
+        if self.use_lidar:
+            self.lidar_encoder = ModalityEncoder(cfg.lidar_bands, cfg.lidar_width)
+            self.lidar_head = Projection(cfg.lidar_width, cfg.embed_dim, cfg.dropout)
+            fused_in += cfg.lidar_width
+        # Fusion: 1x1 mixing of the concatenated modalities, then joint spatial context.
+        self.fusion = nn.Sequential(_conv(fused_in, cfg.fusion_width, 1),
+                                    _conv(cfg.fusion_width, cfg.fusion_width, 3))
+        self.branch_pool = p - 4   # encoders shrank the window by 4
+        self.fused_pool = p - 6    # fusion's 3x3 shrank it by 2 more
+        self.projection = Projection(cfg.fusion_width, cfg.embed_dim, cfg.dropout)
+        # Optional cross-entropy head (training aid); prediction always uses the prompts.
+        self.classifier = nn.Conv2d(cfg.fusion_width, class_embeddings.shape[0], 1)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+        self.register_buffer("class_embeddings", F.normalize(class_embeddings.float(), dim=1))
+
+    def set_class_embeddings(self, emb: torch.Tensor) -> None:
+        """Re-target the model to other prompts (the auxiliary CE classifier is then unused)."""
+        if emb.shape[1] != self.cfg.embed_dim:
+            raise ValueError(f"class embeddings have dimension {emb.shape[1]}, the model needs {self.cfg.embed_dim}")
+        self.class_embeddings = F.normalize(emb.float().to(self.class_embeddings.device), dim=1)
+
+    @staticmethod
+    def _pool(x: torch.Tensor, k: int) -> torch.Tensor:
+        return F.avg_pool2d(x, k, stride=1) if k > 1 else x
+
+    def forward(self, hsi: torch.Tensor, lidar: torch.Tensor, with_aux: bool = False) -> dict:
+        """hsi (B, Bh, H+P-1, W+P-1), lidar (B, Bl, same) -> dict of (B, ..., H, W) maps.
+
+        'embedding': unit-norm fused embedding; 'logits': scaled cosine to each class prompt;
+        with_aux adds per-modality logits (self-distillation) and 'ce_logits'.
+        """
+        feats, aux = [], {}
+        if self.use_hsi:
+            h = self.hsi_encoder(hsi)
+            feats.append(h)
+            if with_aux:
+                aux["hsi_logits"] = self._logits(self.hsi_head(self._pool(h, self.branch_pool)))
+        if self.use_lidar:
+            l = self.lidar_encoder(lidar)
+            feats.append(l)
+            if with_aux:
+                aux["lidar_logits"] = self._logits(self.lidar_head(self._pool(l, self.branch_pool)))
+        fused = self._pool(self.fusion(torch.cat(feats, dim=1)), self.fused_pool)
+        emb = F.normalize(self.projection(fused).float(), dim=1)
+        out = {"embedding": emb, "logits": self._scale() * self._cosine(emb)}
+        if with_aux:
+            out.update(aux)
+            out["ce_logits"] = self.classifier(fused).float()
+        return out
+
+    def _scale(self) -> torch.Tensor:
+        return self.logit_scale.clamp(max=math.log(100.0)).exp()
+
+    def _cosine(self, emb: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("bdhw,kd->bkhw", emb, self.class_embeddings)
+
+    def _logits(self, proj: torch.Tensor) -> torch.Tensor:
+        return self._scale() * self._cosine(F.normalize(proj.float(), dim=1))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,152 @@
+"""Train and classify from sources of windows: in-memory arrays here, GDAL rasters in `raster/`.
+
+A source offers `.name`, `.height`, `.width`, `.bands`, `read_window(x0, y0, w, h) -> (B, h, w)`
+and `valid_window(x0, y0, w, h) -> (h, w) bool`. Classification streams tile by tile, so a
+raster source larger than memory classifies in bounded memory.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .inference import count_tiles, predict_tile, reflect_pad, tile_windows
+from .model import MMLGNet
+from .normalization import band_stats, normalise, valid_pixels
+from .prompts import PromptSet, class_embeddings
+from .training import TrainConfig, TrainingCancelled, resolve_device, train_model
+
+
+class ArraySource:
+    """A (B, H, W) array as a window source; nodata / NaN pixels are invalid."""
+
+    def __init__(self, chw: np.ndarray, name: str = "array", nodata: float | None = None):
+        if chw.ndim == 2:
+            chw = chw[None]
+        self.array, self.name, self.nodata = chw, name, nodata
+
+    height = property(lambda self: self.array.shape[1])
+    width = property(lambda self: self.array.shape[2])
+    bands = property(lambda self: self.array.shape[0])
+
+    def read_window(self, x0, y0, w, h):
+        return np.asarray(self.array[:, y0:y0 + h, x0:x0 + w], dtype=np.float32)
+
+    def valid_window(self, x0, y0, w, h):
+        return valid_pixels(self.array[:, y0:y0 + h, x0:x0 + w], self.nodata)
+
+
+def check_same_size(hsi, lidar) -> None:
+    if (hsi.height, hsi.width) != (lidar.height, lidar.width):
+        raise ValueError(f"HSI '{hsi.name}' is {hsi.height} x {hsi.width} pixels but LiDAR '{lidar.name}' "
+                         f"is {lidar.height} x {lidar.width}: they must share one grid")
+
+
+def read_whole(src) -> tuple[np.ndarray, np.ndarray]:
+    return src.read_window(0, 0, src.width, src.height), src.valid_window(0, 0, src.width, src.height)
+
+
+def fit(hsi, lidar, labels: np.ndarray, prompt_set: PromptSet, encoder, cfg: TrainConfig,
+        wavelengths=None, progress=None, is_cancelled=None, log=None):
+    """Train on whole sources (training scenes fit in memory). Returns (model, manifest, history)."""
+    log = log or (lambda m: None)
+    check_same_size(hsi, lidar)
+    if labels.shape != (hsi.height, hsi.width):
+        raise ValueError(f"training labels are {labels.shape[0]} x {labels.shape[1]} pixels, the HSI "
+                         f"'{hsi.name}' is {hsi.height} x {hsi.width}")
+    h_raw, h_ok = read_whole(hsi)
+    l_raw, l_ok = read_whole(lidar)
+    valid = h_ok & l_ok
+    h_mean, h_std = band_stats(h_raw, valid)
+    l_mean, l_std = band_stats(l_raw, valid)
+    labels = np.where(valid, labels, 0)  # never learn from nodata pixels
+    present = np.unique(labels[labels > 0])
+    if present.size and present.max() > len(prompt_set.classes):
+        raise ValueError(f"training labels hold class id {present.max()}, but the prompt set has only "
+                         f"{len(prompt_set.classes)} classes")
+    t0 = time.perf_counter()
+    emb = class_embeddings(prompt_set, encoder)
+    log(f"encoded {len(prompt_set.classes)} class prompts with {encoder.identity()['model']} "
+        f"({emb.shape[1]}-d) in {time.perf_counter() - t0:.1f} s")
+    model, history = train_model(normalise(h_raw, h_mean, h_std, valid, hsi.name),
+                                 normalise(l_raw, l_mean, l_std, valid, lidar.name),
+                                 labels, emb, cfg, progress, is_cancelled, log)
+    manifest = {
+        "hsi_bands": hsi.bands, "lidar_bands": lidar.bands,
+        "wavelengths_nm": wavelengths,
+        "normalisation": {"hsi_mean": h_mean.tolist(), "hsi_std": h_std.tolist(),
+                          "lidar_mean": l_mean.tolist(), "lidar_std": l_std.tolist()},
+        "patch_size": model.cfg.patch_size,
+        "classes": [{"id": c.id, "name": c.name, "color": c.color} for c in prompt_set.classes],
+        "prompts": prompt_set.to_dict(),
+        "text_encoder": encoder.identity(),
+        "training": {"config": cfg.to_dict(), "labelled_pixels": int((labels > 0).sum()),
+                     "seconds": history["seconds"][-1], "final_loss": history["loss"][-1],
+                     "final_train_oa": history["train_oa"][-1]},
+    }
+    return model, manifest, history
+
+
+def retarget(model: MMLGNet, manifest: dict, prompt_set: PromptSet, encoder) -> dict:
+    """Re-encode edited prompts with the model's text encoder: re-word or re-target a model."""
+    if encoder.identity()["dim"] != model.cfg.embed_dim:
+        raise ValueError(f"text encoder gives {encoder.identity()['dim']}-d embeddings; the model was "
+                         f"trained in {model.cfg.embed_dim}-d ({manifest['text_encoder']})")
+    model.set_class_embeddings(torch.as_tensor(class_embeddings(prompt_set, encoder)))
+    manifest = dict(manifest)
+    manifest["classes"] = [{"id": c.id, "name": c.name, "color": c.color} for c in prompt_set.classes]
+    manifest["prompts"] = prompt_set.to_dict()
+    return manifest
+
+
+class ArraySink:
+    """Collects classified windows in memory (the raster layer offers GeoTIFF sinks)."""
+
+    def __init__(self, height, width, dtype, fill):
+        self.array = np.full((height, width), fill, dtype)
+
+    def write_window(self, x0, y0, block):
+        self.array[y0:y0 + block.shape[0], x0:x0 + block.shape[1]] = block
+
+
+def classify(model: MMLGNet, manifest: dict, hsi, lidar, class_sink, similarity_sink=None,
+             tile: int = 512, device: str = "auto", progress: Callable[[int, int], None] | None = None,
+             is_cancelled=None, log=None, amp: bool = False) -> dict:
+    """Stream tiles: read window + halo from both sources, normalise, predict, write.
+
+    Nodata / NaN in either input gives class 0 and similarity NaN. Returns run statistics.
+    """
+    log = log or (lambda m: None)
+    check_same_size(hsi, lidar)
+    norm = manifest["normalisation"]
+    for src, key in ((hsi, "hsi"), (lidar, "lidar")):
+        if src.bands != len(norm[f"{key}_mean"]):
+            raise ValueError(f"{key.upper()} '{src.name}' has {src.bands} bands; the model was trained on "
+                             f"{len(norm[f'{key}_mean'])}")
+    dev = resolve_device(device)
+    model = model.to(dev).eval()
+    halo = model.cfg.patch_size // 2
+    amp_dtype = torch.bfloat16 if (amp and dev.type == "cuda") else None
+    n = count_tiles(hsi.height, hsi.width, tile)
+    log(f"classifying {hsi.width} x {hsi.height} pixels in {n} tiles of {tile} on {dev}")
+    t0, valid_count = time.perf_counter(), 0
+    for i, win in enumerate(tile_windows(hsi.height, hsi.width, tile, halo)):
+        if is_cancelled and is_cancelled():
+            raise TrainingCancelled("classification cancelled")
+        args = (win.rx0, win.ry0, win.rw, win.rh)
+        valid = hsi.valid_window(*args) & lidar.valid_window(*args)
+        h = normalise(hsi.read_window(*args), norm["hsi_mean"], norm["hsi_std"], valid, hsi.name)
+        l = normalise(lidar.read_window(*args), norm["lidar_mean"], norm["lidar_std"], valid, lidar.name)
+        ids, sim = predict_tile(model, reflect_pad(h, win.pad), reflect_pad(l, win.pad), dev, amp_dtype)
+        inner = valid[win.y0 - win.ry0:win.y0 - win.ry0 + win.h, win.x0 - win.rx0:win.x0 - win.rx0 + win.w]
+        valid_count += int(inner.sum())
+        class_sink.write_window(win.x0, win.y0, np.where(inner, ids, 0).astype(np.uint16))
+        if similarity_sink is not None:
+            similarity_sink.write_window(win.x0, win.y0, np.where(inner, sim, np.nan).astype(np.float32))
+        if progress:
+            progress(i + 1, n)
+    seconds = time.perf_counter() - t0
+    return {"pixels": hsi.height * hsi.width, "valid_pixels": valid_count, "tiles": n,
+            "seconds": seconds, "device": str(dev)}

@@ -1,0 +1,175 @@
+"""Training: seeded, device-side patch sampling, progress and cancel through callbacks."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .losses import LOSS_MODES, contrastive_loss, self_distillation
+from .model import MMLGNet, ModelConfig
+
+
+class TrainingCancelled(RuntimeError):
+    """Raised when the cancel callback says stop; nothing is written."""
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 60
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: int = 3
+    loss: str = "symmetric"
+    label_smoothing: float = 0.1
+    ce_weight: float = 0.0           # auxiliary cross-entropy head
+    distill_weight: float = 0.5      # self-distillation of the per-modality heads
+    distill_temperature: float = 2.0
+    augment: bool = True             # random flips / transposes (the 8 dihedral views)
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True                 # bf16 autocast on CUDA only
+    model: dict = field(default_factory=dict)   # overrides of ModelConfig widths etc.
+
+    def __post_init__(self):
+        if self.loss not in LOSS_MODES:
+            raise ValueError(f"loss must be one of {LOSS_MODES}, got {self.loss!r}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was asked for, but torch sees no CUDA GPU (use auto or cpu)")
+    if name not in ("cpu",) and not name.startswith("cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {name!r}")
+    return torch.device(name)
+
+
+def pad_scene(array: np.ndarray | torch.Tensor, halo: int, device) -> torch.Tensor:
+    """(C, H, W) -> (C, H+2h, W+2h) reflect-padded tensor on the device (scene-edge patches)."""
+    t = torch.as_tensor(array, dtype=torch.float32, device=device)
+    return F.pad(t[None], (halo, halo, halo, halo), mode="reflect")[0]
+
+
+def gather_patches(padded: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, p: int) -> torch.Tensor:
+    """(C, H+P-1, W+P-1) padded scene, centre rows/cols (N,) -> (N, C, P, P); no Python loop."""
+    off = torch.arange(p, device=padded.device)
+    r = (rows[:, None] + off)[:, :, None]     # padded coords: centre + halo - halo + off
+    c = (cols[:, None] + off)[:, None, :]
+    return padded[:, r, c].permute(1, 0, 2, 3)
+
+
+def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Per-sample random horizontal flip, vertical flip and transpose (all 8 dihedral views)."""
+    n = x.shape[0]
+    for op in (lambda t: t.flip(-1), lambda t: t.flip(-2), lambda t: t.transpose(-1, -2)):
+        m = (torch.rand(n, generator=gen, device="cpu") < 0.5).to(x.device)[:, None, None, None]
+        x = torch.where(m, op(x), x)
+    return x
+
+
+def train_model(hsi: np.ndarray, lidar: np.ndarray, labels: np.ndarray, class_embeddings: np.ndarray,
+                cfg: TrainConfig, progress: Callable[[int, int, dict], None] | None = None,
+                is_cancelled: Callable[[], bool] | None = None, log: Callable[[str], None] | None = None):
+    """hsi (Bh, H, W) and lidar (Bl, H, W) normalised; labels (H, W) with 0 = unlabeled.
+
+    Returns (model in eval mode on CPU, history dict).
+    """
+    log = log or (lambda msg: None)
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    k = class_embeddings.shape[0]
+    if labels.shape != hsi.shape[1:] or labels.shape != lidar.shape[1:]:
+        raise ValueError(f"labels {labels.shape}, HSI {hsi.shape[1:]} and LiDAR {lidar.shape[1:]} differ in size")
+    rows_np, cols_np = np.nonzero(labels)
+    if rows_np.size == 0:
+        raise ValueError("the training labels hold no labelled pixel (all 0)")
+    y_np = labels[rows_np, cols_np].astype(np.int64) - 1
+    if y_np.max() >= k:
+        raise ValueError(f"training labels contain class {y_np.max() + 1}, but only {k} classes have prompts")
+
+    mcfg = ModelConfig(hsi_bands=hsi.shape[0], lidar_bands=lidar.shape[0],
+                       embed_dim=class_embeddings.shape[1], **cfg.model)
+    p, halo = mcfg.patch_size, mcfg.patch_size // 2
+    model = MMLGNet(mcfg, torch.as_tensor(class_embeddings)).to(device)
+    hsi_pad, lidar_pad = pad_scene(hsi, halo, device), pad_scene(lidar, halo, device)
+    rows = torch.as_tensor(rows_np, device=device)
+    cols = torch.as_tensor(cols_np, device=device)
+    y = torch.as_tensor(y_np, device=device)
+    n = y.shape[0]
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = max(1, math.ceil(n / cfg.batch_size))
+    total = cfg.epochs * steps_per_epoch
+    warm = cfg.warmup_epochs * steps_per_epoch
+
+    def lr_at(step):  # linear warm-up, then cosine decay to 1 %
+        if step < warm:
+            return (step + 1) / warm
+        return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    amp = cfg.amp and device.type == "cuda"
+    history = {"epoch": [], "loss": [], "train_oa": [], "lr": [], "seconds": []}
+    log(f"training on {device}: {n} labelled pixels, {k} classes, patch {p}, {cfg.epochs} epochs")
+    t0 = time.perf_counter()
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        order = torch.randperm(n, generator=gen).to(device)
+        loss_sum, correct = 0.0, 0
+        for s in range(steps_per_epoch):
+            if is_cancelled and is_cancelled():
+                raise TrainingCancelled("training cancelled")
+            idx = order[s * cfg.batch_size:(s + 1) * cfg.batch_size]
+            if idx.numel() < 2:
+                continue  # BatchNorm needs two samples
+            hb = gather_patches(hsi_pad, rows[idx], cols[idx], p)
+            lb = gather_patches(lidar_pad, rows[idx], cols[idx], p)
+            if cfg.augment:
+                both = _augment(torch.cat([hb, lb], 1), gen)
+                hb, lb = both[:, :hb.shape[1]], both[:, hb.shape[1]:]
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                out = model(hb, lb, with_aux=True)
+            loss, logits = _total_loss(out, y[idx], cfg)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            loss_sum += float(loss.detach()) * idx.numel()
+            correct += int((logits.argmax(1) == y[idx]).sum())
+        metrics = {"loss": loss_sum / n, "train_oa": 100.0 * correct / n, "lr": sched.get_last_lr()[0]}
+        history["epoch"].append(epoch)
+        for key, val in metrics.items():
+            history[key].append(val)
+        history["seconds"].append(time.perf_counter() - t0)
+        if progress:
+            progress(epoch, cfg.epochs, metrics)
+    model.eval()
+    return model.cpu(), history
+
+
+def _total_loss(out: dict, y: torch.Tensor, cfg: TrainConfig):
+    logits = out["logits"][:, :, 0, 0]
+    loss = contrastive_loss(logits, y, cfg.loss, cfg.label_smoothing)
+    if cfg.ce_weight > 0:
+        loss = loss + cfg.ce_weight * F.cross_entropy(out["ce_logits"][:, :, 0, 0], y,
+                                                      label_smoothing=cfg.label_smoothing)
+    if cfg.distill_weight > 0:
+        for key in ("hsi_logits", "lidar_logits"):
+            if key in out:
+                aux = out[key][:, :, 0, 0]
+                # the earlier head learns the labels and the final prediction's soft targets
+                loss = loss + cfg.distill_weight * (
+                    F.cross_entropy(aux, y) + self_distillation(aux, logits, cfg.distill_temperature))
+    return loss, logits
