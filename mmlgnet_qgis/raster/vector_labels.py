@@ -1,0 +1,115 @@
+"""Training labels drawn as vector features -> class-id raster on the HSI grid."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from osgeo import gdal, ogr
+
+from .grid import RasterGrid, crs_label, grid_of, same_crs
+
+gdal.UseExceptions()
+ogr.UseExceptions()
+
+_INT_TYPES = (ogr.OFTInteger, ogr.OFTInteger64)
+
+
+def split_layer_uri(uri: str) -> tuple[str, str | None, int | None]:
+    """QGIS source 'file.gpkg|layername=roads' / '...|layerid=2' -> (path, name, id)."""
+    parts = str(uri).split("|")
+    name, layer_id = None, None
+    for p in parts[1:]:
+        k, _, v = p.partition("=")
+        if k.strip().lower() == "layername":
+            name = v
+        elif k.strip().lower() == "layerid":
+            layer_id = int(v)
+    return parts[0], name, layer_id
+
+
+def _pick_layer(ds, path: str, layer_name: str | None, layer_id: int | None):
+    names = [ds.GetLayer(i).GetName() for i in range(ds.GetLayerCount())]
+    if layer_name is not None:
+        if layer_name not in names:
+            raise ValueError(f"{path}: no layer '{layer_name}'; layers: {', '.join(names)}")
+        return ds.GetLayerByName(layer_name)
+    if layer_id is not None:
+        return ds.GetLayer(layer_id)
+    if len(names) != 1:
+        raise ValueError(f"{path} holds {len(names)} layers ({', '.join(names)}); name one")
+    return ds.GetLayer(0)
+
+
+def _check_field(layer, path: str, class_field: str) -> None:
+    defn = layer.GetLayerDefn()
+    fields = [defn.GetFieldDefn(i) for i in range(defn.GetFieldCount())]
+    by_name = {f.GetName(): f for f in fields}
+    if class_field not in by_name:
+        raise ValueError(f"{path} layer '{layer.GetName()}' has no field '{class_field}'; "
+                         f"available fields: {', '.join(by_name) or '(none)'}")
+    ftype = by_name[class_field].GetType()
+    if ftype in _INT_TYPES:
+        bad = None
+    elif ftype == ogr.OFTReal:  # integers saved as reals (shapefiles, spreadsheets) are fine
+        bad = "fractional"
+    else:
+        raise ValueError(f"{path} field '{class_field}' is {by_name[class_field].GetTypeName()}; "
+                         f"the class field must hold integer class ids (1..N, 0 = unlabeled)")
+    layer.ResetReading()
+    for feat in layer:
+        if not feat.IsFieldSetAndNotNull(class_field):
+            continue
+        v = feat.GetField(class_field)
+        if bad and (not np.isfinite(v) or v != int(v)):
+            raise ValueError(f"{path} field '{class_field}' holds {v} (feature {feat.GetFID()}); "
+                             f"class ids must be integers")
+        if v < 0 or v > np.iinfo(np.int32).max:
+            raise ValueError(f"{path} field '{class_field}' holds {v} (feature {feat.GetFID()}); "
+                             f"class ids must lie in 0..N (0 = unlabeled)")
+    layer.ResetReading()
+
+
+def rasterize_labels(vector_path: str | os.PathLike, class_field: str,
+                     ref_grid: RasterGrid | str, layer_name: str | None = None,
+                     all_touched: bool = False) -> np.ndarray:
+    """Burn the integer class_field of a vector layer onto ref_grid -> int64 (h, w), 0 = unlabeled.
+
+    Features are reprojected to the grid CRS when theirs differs; a layer without a CRS is
+    taken to be in the grid CRS. Where features overlap, the later one wins.
+    """
+    grid = ref_grid if isinstance(ref_grid, RasterGrid) else grid_of(ref_grid)
+    path, uri_name, uri_id = split_layer_uri(str(vector_path))
+    try:
+        src = gdal.OpenEx(path, gdal.OF_VECTOR | gdal.OF_READONLY)
+    except RuntimeError as exc:
+        raise FileNotFoundError(f"cannot open vector layer {path}: {exc}") from exc
+    layer = _pick_layer(src, path, layer_name or uri_name, uri_id)
+    _check_field(layer, path, class_field)
+    n_features = layer.GetFeatureCount()
+
+    srs = layer.GetSpatialRef()
+    src_wkt = srs.ExportToWkt() if srs is not None else ""
+    burn_ds, burn_layer = src, layer.GetName()
+    if src_wkt and grid.crs_wkt and not same_crs(src_wkt, grid.crs_wkt):
+        # Reproject an in-memory copy holding only the class field; the source stays untouched.
+        burn_ds = gdal.VectorTranslate(
+            "", src, format="Memory", layers=[layer.GetName()], selectFields=[class_field],
+            dstSRS=grid.crs_wkt, reproject=True, layerName="labels")
+        burn_layer = "labels"
+    mem = gdal.GetDriverByName("MEM").Create("", grid.width, grid.height, 1, gdal.GDT_Int32)
+    mem.SetGeoTransform(grid.geotransform)
+    if grid.crs_wkt:
+        mem.SetProjection(grid.crs_wkt)
+    mem.GetRasterBand(1).Fill(0)
+    gdal.Rasterize(mem, burn_ds, layers=[burn_layer], attribute=class_field,
+                   allTouched=bool(all_touched))
+    out = mem.GetRasterBand(1).ReadAsArray().astype(np.int64)
+    burn_ds = mem = None
+    if n_features and not out.any():
+        extent = layer.GetExtent()  # (xmin, xmax, ymin, ymax)
+        raise ValueError(
+            f"{path}: no pixel labelled: the {n_features} feature(s) of layer '{layer.GetName()}' "
+            f"(extent x {extent[0]:.6g}..{extent[1]:.6g}, y {extent[2]:.6g}..{extent[3]:.6g}, "
+            f"{crs_label(src_wkt)}) do not cover the grid ({grid.describe()}) with a non-zero "
+            f"'{class_field}'")
+    return out
