@@ -6,6 +6,8 @@ raster source larger than memory classifies in bounded memory.
 """
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from typing import Callable
 
@@ -111,12 +113,95 @@ class ArraySink:
         self.array[y0:y0 + block.shape[0], x0:x0 + block.shape[1]] = block
 
 
+def auto_tile_size(model: MMLGNet, device: torch.device, requested: int | None = None) -> int:
+    """CPU: 512. CUDA: the largest tile whose activations fit in ~40 % of free device memory."""
+    if requested:
+        return int(requested)
+    if device.type != "cuda":
+        return 512
+    c = model.cfg
+    # float32 bytes per pixel of the widest live activations (+ the bf16 copies autocast keeps)
+    per_px = 4 * 3 * (c.hsi_width + c.lidar_width + 2 * c.fusion_width + c.embed_dim
+                      + c.hsi_bands + c.lidar_bands)
+    free, _ = torch.cuda.mem_get_info(device)
+    side = int((0.4 * free / per_px) ** 0.5)
+    return max(256, min(8192, side - model.cfg.patch_size + 1))
+
+
+def _predict_safe(model, h, l, dev, amp_dtype, halo):
+    """predict_tile; on CUDA out-of-memory split the tile in two (halo kept) and go on."""
+    try:
+        return predict_tile(model, h, l, dev, amp_dtype)
+    except torch.cuda.OutOfMemoryError:
+        torch.cuda.empty_cache()
+        out_h, out_w = h.shape[1] - 2 * halo, h.shape[2] - 2 * halo
+        if max(out_h, out_w) < 16:
+            raise
+        if out_h >= out_w:
+            m = out_h // 2
+            parts = [(h[:, :m + 2 * halo], l[:, :m + 2 * halo]), (h[:, m:], l[:, m:])]
+            axis = 0
+        else:
+            m = out_w // 2
+            parts = [(h[:, :, :m + 2 * halo], l[:, :, :m + 2 * halo]), (h[:, :, m:], l[:, :, m:])]
+            axis = 1
+        res = [_predict_safe(model, ph, pl, dev, amp_dtype, halo) for ph, pl in parts]
+        return np.concatenate([r[0] for r in res], axis), np.concatenate([r[1] for r in res], axis)
+
+
+def _read_tiles(hsi, lidar, norm, windows):
+    """Read, mask and normalise each tile (+ halo); GDAL releases the GIL, so this runs in a
+    reader thread that overlaps disk and decode with the network."""
+    for win in windows:
+        args = (win.rx0, win.ry0, win.rw, win.rh)
+        valid = hsi.valid_window(*args) & lidar.valid_window(*args)
+        h = normalise(hsi.read_window(*args), norm["hsi_mean"], norm["hsi_std"], valid, hsi.name)
+        l = normalise(lidar.read_window(*args), norm["lidar_mean"], norm["lidar_std"], valid, lidar.name)
+        yield win, reflect_pad(h, win.pad), reflect_pad(l, win.pad), valid
+
+
+def _prefetch(gen, depth: int = 2):
+    """Run a generator in a background thread, `depth` items ahead; re-raise its errors."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def work():
+        try:
+            for item in gen:
+                if stop.is_set():
+                    return
+                q.put(item)
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer
+            q.put(exc)
+
+    thread = threading.Thread(target=work, daemon=True, name="mmlgnet-reader")
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a reader waiting on a full queue
+            try:
+                q.get(timeout=0.05)
+            except queue.Empty:
+                pass
+
+
 def classify(model: MMLGNet, manifest: dict, hsi, lidar, class_sink, similarity_sink=None,
-             tile: int = 512, device: str = "auto", progress: Callable[[int, int], None] | None = None,
-             is_cancelled=None, log=None, amp: bool = False) -> dict:
+             tile: int | None = None, device: str = "auto", progress: Callable[[int, int], None] | None = None,
+             is_cancelled=None, log=None, amp: bool = False, prefetch: bool = True) -> dict:
     """Stream tiles: read window + halo from both sources, normalise, predict, write.
 
-    Nodata / NaN in either input gives class 0 and similarity NaN. Returns run statistics.
+    Nodata / NaN in either input gives class 0 and similarity NaN. tile None = chosen from the
+    device (free GPU memory). A reader thread prefetches tiles. Returns run statistics.
     """
     log = log or (lambda m: None)
     check_same_size(hsi, lidar)
@@ -129,17 +214,15 @@ def classify(model: MMLGNet, manifest: dict, hsi, lidar, class_sink, similarity_
     model = model.to(dev).eval()
     halo = model.cfg.patch_size // 2
     amp_dtype = torch.bfloat16 if (amp and dev.type == "cuda") else None
+    tile = auto_tile_size(model, dev, tile)
     n = count_tiles(hsi.height, hsi.width, tile)
     log(f"classifying {hsi.width} x {hsi.height} pixels in {n} tiles of {tile} on {dev}")
     t0, valid_count = time.perf_counter(), 0
-    for i, win in enumerate(tile_windows(hsi.height, hsi.width, tile, halo)):
+    tiles = _read_tiles(hsi, lidar, norm, tile_windows(hsi.height, hsi.width, tile, halo))
+    for i, (win, h, l, valid) in enumerate(_prefetch(tiles) if prefetch else tiles):
         if is_cancelled and is_cancelled():
             raise TrainingCancelled("classification cancelled")
-        args = (win.rx0, win.ry0, win.rw, win.rh)
-        valid = hsi.valid_window(*args) & lidar.valid_window(*args)
-        h = normalise(hsi.read_window(*args), norm["hsi_mean"], norm["hsi_std"], valid, hsi.name)
-        l = normalise(lidar.read_window(*args), norm["lidar_mean"], norm["lidar_std"], valid, lidar.name)
-        ids, sim = predict_tile(model, reflect_pad(h, win.pad), reflect_pad(l, win.pad), dev, amp_dtype)
+        ids, sim = _predict_safe(model, h, l, dev, amp_dtype, halo)
         inner = valid[win.y0 - win.ry0:win.y0 - win.ry0 + win.h, win.x0 - win.rx0:win.x0 - win.rx0 + win.w]
         valid_count += int(inner.sum())
         class_sink.write_window(win.x0, win.y0, np.where(inner, ids, 0).astype(np.uint16))
@@ -148,5 +231,5 @@ def classify(model: MMLGNet, manifest: dict, hsi, lidar, class_sink, similarity_
         if progress:
             progress(i + 1, n)
     seconds = time.perf_counter() - t0
-    return {"pixels": hsi.height * hsi.width, "valid_pixels": valid_count, "tiles": n,
+    return {"pixels": hsi.height * hsi.width, "valid_pixels": valid_count, "tiles": n, "tile": tile,
             "seconds": seconds, "device": str(dev)}
