@@ -21,7 +21,7 @@ class ModelConfig:
     hsi_bands: int
     lidar_bands: int
     embed_dim: int
-    patch_size: int = 11
+    patch_size: int = 15
     hsi_width: int = 64       # after the 1x1 spectral reduction and the 3x3 convs
     lidar_width: int = 32
     fusion_width: int = 128
