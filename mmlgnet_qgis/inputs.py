@@ -36,6 +36,9 @@ class RasterWindowSource:
     def valid_window(self, x0, y0, w, h):
         return self.raster.valid_mask_window(x0, y0, w, h)
 
+    def read_window_with_mask(self, x0, y0, w, h):
+        return self.raster.read_window_with_mask(x0, y0, w, h)
+
     def close(self):
         self.raster.close()
 

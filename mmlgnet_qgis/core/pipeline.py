@@ -39,6 +39,9 @@ class ArraySource:
     def valid_window(self, x0, y0, w, h):
         return valid_pixels(self.array[:, y0:y0 + h, x0:x0 + w], self.nodata)
 
+    def read_window_with_mask(self, x0, y0, w, h):
+        return self.read_window(x0, y0, w, h), self.valid_window(x0, y0, w, h)
+
 
 def check_same_size(hsi, lidar) -> None:
     if (hsi.height, hsi.width) != (lidar.height, lidar.width):
@@ -149,15 +152,22 @@ def _predict_safe(model, h, l, dev, amp_dtype, halo):
         return np.concatenate([r[0] for r in res], axis), np.concatenate([r[1] for r in res], axis)
 
 
-def _read_tiles(hsi, lidar, norm, windows):
-    """Read, mask and normalise each tile (+ halo); GDAL releases the GIL, so this runs in a
-    reader thread that overlaps disk and decode with the network."""
+def _read_tiles(hsi, lidar, norm, windows, timers):
+    """Read (one read per source gives values and mask), normalise and pad each tile + halo.
+    GDAL releases the GIL, so this runs in a reader thread overlapping I/O with the network."""
     for win in windows:
+        t0 = time.perf_counter()
         args = (win.rx0, win.ry0, win.rw, win.rh)
-        valid = hsi.valid_window(*args) & lidar.valid_window(*args)
-        h = normalise(hsi.read_window(*args), norm["hsi_mean"], norm["hsi_std"], valid, hsi.name)
-        l = normalise(lidar.read_window(*args), norm["lidar_mean"], norm["lidar_std"], valid, lidar.name)
-        yield win, reflect_pad(h, win.pad), reflect_pad(l, win.pad), valid
+        h_raw, h_ok = hsi.read_window_with_mask(*args)
+        l_raw, l_ok = lidar.read_window_with_mask(*args)
+        t1 = time.perf_counter()
+        valid = h_ok & l_ok
+        h = normalise(h_raw, norm["hsi_mean"], norm["hsi_std"], valid, hsi.name)
+        l = normalise(l_raw, norm["lidar_mean"], norm["lidar_std"], valid, lidar.name)
+        item = win, reflect_pad(h, win.pad), reflect_pad(l, win.pad), valid
+        timers["read"] += t1 - t0
+        timers["normalise"] += time.perf_counter() - t1
+        yield item
 
 
 def _prefetch(gen, depth: int = 2):
@@ -218,18 +228,24 @@ def classify(model: MMLGNet, manifest: dict, hsi, lidar, class_sink, similarity_
     n = count_tiles(hsi.height, hsi.width, tile)
     log(f"classifying {hsi.width} x {hsi.height} pixels in {n} tiles of {tile} on {dev}")
     t0, valid_count = time.perf_counter(), 0
-    tiles = _read_tiles(hsi, lidar, norm, tile_windows(hsi.height, hsi.width, tile, halo))
+    timers = {"read": 0.0, "normalise": 0.0, "compute": 0.0, "write": 0.0}
+    tiles = _read_tiles(hsi, lidar, norm, tile_windows(hsi.height, hsi.width, tile, halo), timers)
     for i, (win, h, l, valid) in enumerate(_prefetch(tiles) if prefetch else tiles):
         if is_cancelled and is_cancelled():
             raise TrainingCancelled("classification cancelled")
+        t1 = time.perf_counter()
         ids, sim = _predict_safe(model, h, l, dev, amp_dtype, halo)
+        t2 = time.perf_counter()
         inner = valid[win.y0 - win.ry0:win.y0 - win.ry0 + win.h, win.x0 - win.rx0:win.x0 - win.rx0 + win.w]
         valid_count += int(inner.sum())
         class_sink.write_window(win.x0, win.y0, np.where(inner, ids, 0).astype(np.uint16))
         if similarity_sink is not None:
             similarity_sink.write_window(win.x0, win.y0, np.where(inner, sim, np.nan).astype(np.float32))
+        timers["compute"] += t2 - t1
+        timers["write"] += time.perf_counter() - t2
         if progress:
             progress(i + 1, n)
     seconds = time.perf_counter() - t0
+    # read/normalise run in the reader thread, overlapped with compute and write
     return {"pixels": hsi.height * hsi.width, "valid_pixels": valid_count, "tiles": n, "tile": tile,
-            "seconds": seconds, "device": str(dev)}
+            "seconds": seconds, "device": str(dev), **{f"{k}_seconds": v for k, v in timers.items()}}
