@@ -6,7 +6,7 @@ DATA ?= $(if $(MMLGNET_DATA),$(MMLGNET_DATA),../shared/data)
 APT_PACKAGES := python3-qgis qgis-providers python3-gdal gdal-bin python3-pyqt5 python3-venv
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: setup apt venv test demo bench-accuracy package clean
+.PHONY: setup apt venv test demo bench-accuracy bench-inference package clean
 
 setup: apt $(VENV)/.installed
 
@@ -32,6 +32,9 @@ demo: setup
 
 bench-accuracy: setup
 	$(PY) benchmarks/bench_accuracy.py --data $(DATA) --out benchmarks/results/accuracy.md
+
+bench-inference: setup
+	$(PY) benchmarks/bench_inference.py --out benchmarks/results/inference.md
 
 package:
 	$(PY) scripts/package.py --out dist
