@@ -62,8 +62,7 @@ def predict_tile(model: MMLGNet, hsi: np.ndarray | torch.Tensor, lidar: np.ndarr
     l_t = torch.as_tensor(lidar, dtype=torch.float32, device=device)[None]
     with torch.autocast(torch.device(device).type, dtype=amp_dtype or torch.bfloat16,
                         enabled=amp_dtype is not None):
-        emb = model(h_t, l_t)["embedding"].float()
-    cos = torch.einsum("bdhw,kd->bkhw", emb, model.class_embeddings.float())[0]
+        cos = model.cosine_map(h_t, l_t)[0]
     sim, idx = cos.max(0)
     return (idx + 1).cpu().numpy(), sim.cpu().numpy().astype(np.float32)
 

@@ -118,6 +118,35 @@ class MMLGNet(nn.Module):
             out["ce_logits"] = self.classifier(fused).float()
         return out
 
+    def fused_hidden(self, hsi: torch.Tensor, lidar: torch.Tensor) -> torch.Tensor:
+        """Fused, pooled features after the projection's first layer (its input to the last 1x1)."""
+        feats = []
+        if self.use_hsi:
+            feats.append(self.hsi_encoder(hsi))
+        if self.use_lidar:
+            feats.append(self.lidar_encoder(lidar))
+        fused = self._pool(self.fusion(torch.cat(feats, dim=1)), self.fused_pool)
+        for layer in list(self.projection)[:-1]:
+            fused = layer(fused)
+        return fused
+
+    def cosine_map(self, hsi: torch.Tensor, lidar: torch.Tensor) -> torch.Tensor:
+        """(B, K, H, W) cosine to each class prompt, without materialising the D-dim embeddings.
+
+        With z the hidden features and e = W z + b: e.t = (T W) z + T b and
+        |e|^2 = z'(W'W)z + 2(W'b).z + b.b, so the work per pixel scales with the hidden width,
+        not the text dimension (384-512), which dominated whole-scene inference.
+        """
+        z = self.fused_hidden(hsi, lidar).float()
+        last = self.projection[-1]
+        w = last.weight[:, :, 0, 0].float()            # (D, F)
+        b = last.bias.float()                           # (D,)
+        t = self.class_embeddings.float()               # (K, D)
+        dots = torch.einsum("kf,bfhw->bkhw", t @ w, z) + (t @ b)[None, :, None, None]
+        gz = torch.einsum("gf,bfhw->bghw", w.T @ w, z)
+        sq = (z * gz).sum(1, keepdim=True) + 2 * torch.einsum("f,bfhw->bhw", w.T @ b, z)[:, None] + b @ b
+        return dots / sq.clamp_min(1e-24).sqrt()
+
     def _scale(self) -> torch.Tensor:
         return self.logit_scale.clamp(max=math.log(100.0)).exp()
 

@@ -29,8 +29,11 @@ def normalise(chw: np.ndarray, mean, std, valid: np.ndarray | None = None, name:
     std = np.asarray(std, np.float32)
     if chw.shape[0] != mean.shape[0]:
         raise ValueError(f"{name} has {chw.shape[0]} bands, the model expects {mean.shape[0]}")
-    out = (chw.astype(np.float32) - mean[:, None, None]) / std[:, None, None]
-    out = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+    out = chw.astype(np.float32)            # one copy, then in place (tiles are large)
+    out -= mean[:, None, None]
+    out /= std[:, None, None]
+    if out.dtype.kind == "f" and chw.dtype.kind == "f":
+        np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     if valid is not None:
         out[:, ~valid] = 0.0
     return out
