@@ -30,107 +30,55 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _prompt_set(args, n_classes_hint=None):
-    from .core.prompts import load_prompt_set, names_prompt_set, scene_prompt_set
-    if args.prompts:
-        return load_prompt_set(args.prompts)
-    if args.scene:
-        return scene_prompt_set(args.scene)
-    if n_classes_hint:
-        return names_prompt_set([f"class {i}" for i in range(1, n_classes_hint + 1)])
-    raise SystemExit("give --prompts PROMPTS.json or --scene trento|muufl to name the classes")
-
-
 def cmd_train(args) -> int:
-    from .core.model_file import save_model
-    from .core.pipeline import fit
-    from .core.text_encoders import build_text_encoder
     from .core.training import TrainConfig
-    from .inputs import open_image, read_labels, wavelengths_of
+    from .inputs import wavelengths_of
+    from .workflows import choose_prompt_set, close_sources, open_pair, train_to_file, training_labels
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)
-    hsi = open_image(args.hsi, "HSI")
-    lidar = open_image(args.lidar, "LiDAR")
-    labels = read_labels(args.train_labels, like=hsi)
-    prompts = _prompt_set(args, int(labels.max()))
-    for w in prompts.warnings():
-        _log(f"warning: {w}")
-    model_over = {k: v for k, v in {"patch_size": args.patch_size, "modalities": args.modalities}.items() if v}
-    cfg = TrainConfig(epochs=args.epochs, device=args.device, seed=args.seed, loss=args.loss,
-                      distill_weight=args.distill_weight, ce_weight=args.ce_weight, model=model_over)
-    encoder = build_text_encoder(args.text_encoder)
-    model, manifest, history = fit(hsi, lidar, labels, prompts, encoder, cfg, wavelengths=wavelengths_of(args.hsi),
-                                   progress=_progress_printer("epoch"), log=_log)
-    manifest["scene"] = args.scene
-    manifest["history"] = history
-    save_model(args.out, model, manifest)
+    hsi, lidar = open_pair(args.hsi, args.lidar, args.resample_lidar, log=_log)
+    try:
+        labels = training_labels(args.train_labels, like=hsi)
+        if not (args.prompts or args.scene or labels.max() > 0):
+            raise SystemExit("give --prompts PROMPTS.json or --scene trento|muufl to name the classes")
+        prompts, _ = choose_prompt_set(args.prompts, None, args.scene, int(labels.max()))
+        model_over = {k: v for k, v in {"patch_size": args.patch_size, "modalities": args.modalities}.items() if v}
+        cfg = TrainConfig(epochs=args.epochs, device=args.device, seed=args.seed, loss=args.loss,
+                          distill_weight=args.distill_weight, ce_weight=args.ce_weight, model=model_over)
+        _, history = train_to_file(hsi, lidar, labels, prompts, args.text_encoder, cfg, args.out, scene=args.scene,
+                                   wavelengths=wavelengths_of(args.hsi), progress=_progress_printer("epoch"),
+                                   log=_log)
+    finally:
+        close_sources(hsi, lidar)
     _log(f"model written to {args.out} (trained in {history['seconds'][-1]:.1f} s)")
     return 0
 
 
-def _output_grid(hsi, manifest):
-    """The HSI's own grid; for .mat inputs the scene's nominal grid (or a bare pixel grid)."""
-    from .raster.grid import RasterGrid
-    if getattr(hsi, "grid", None) is not None:
-        return hsi.grid
-    scene = SCENES.get(manifest.get("scene") or "")
-    if scene and (hsi.height, hsi.width) == _scene_shape(scene.name):
-        return RasterGrid.north_up(hsi.width, hsi.height, scene.epsg, scene.origin, scene.pixel_size)
-    return RasterGrid.north_up(hsi.width, hsi.height, None, (0.0, float(hsi.height)), 1.0)
-
-
-def _scene_shape(name):
-    return {"trento": (166, 600), "muufl": (325, 220)}.get(name)
-
-
 def cmd_classify(args) -> int:
-    from .core.model_file import load_model
-    from .core.pipeline import ArraySink, classify, retarget
-    from .inputs import open_image
+    from .core.pipeline import ArraySink, classify
+    from .workflows import classify_to_geotiff, close_sources, load_model_with_prompts, open_pair
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)
-    model, manifest = load_model(args.model)
-    if args.prompts:
-        from .core.prompts import load_prompt_set
-        from .core.text_encoders import build_text_encoder
-        manifest = retarget(model, manifest, load_prompt_set(args.prompts),
-                            build_text_encoder(manifest["text_encoder"]))
-    hsi = open_image(args.hsi, "HSI")
-    lidar = open_image(args.lidar, "LiDAR")
-    if getattr(hsi, "grid", None) is not None and getattr(lidar, "grid", None) is not None:
-        from .raster.grid import check_aligned
-        check_aligned(hsi.grid, lidar.grid, hsi.name, lidar.name)
-    names = [c["name"] for c in manifest["classes"]]
-    colours = [c["color"] for c in manifest["classes"]]
+    model, manifest = load_model_with_prompts(args.model, args.prompts)
+    hsi, lidar = open_pair(args.hsi, args.lidar, args.resample_lidar, log=_log)
     out = Path(args.out)
-    if out.suffix.lower() == ".npy":  # GDAL-free output for bare GPU boxes
-        sink = ArraySink(hsi.height, hsi.width, np.uint16, 0)
-        conf = ArraySink(hsi.height, hsi.width, np.float32, np.nan) if args.confidence else None
-        stats = classify(model, manifest, hsi, lidar, sink, conf, tile=args.tile, device=args.device,
-                         progress=_progress_printer("tile"), log=_log, amp=args.amp)
-        np.save(out, sink.array)
-        if conf is not None:
-            np.save(args.confidence, conf.array)
-    else:
-        from .raster.writer import ClassRasterWriter, FloatRasterWriter
-        grid = _output_grid(hsi, manifest)
-        conf_writer = FloatRasterWriter(args.confidence, grid, description="cosine similarity of the winning prompt") \
-            if args.confidence else None
-        with ClassRasterWriter(out, grid, names, colours) as writer:
-            if conf_writer:
-                conf_writer.open()
-            try:
-                stats = classify(model, manifest, hsi, lidar, writer, conf_writer,
-                                 tile=args.tile, device=args.device, progress=_progress_printer("tile"),
-                                 log=_log, amp=args.amp)
-            except BaseException:
-                if conf_writer:
-                    conf_writer.abort()
-                raise
-        if conf_writer:
-            conf_writer.commit()
+    try:
+        if out.suffix.lower() == ".npy":  # GDAL-free output for bare GPU boxes
+            sink = ArraySink(hsi.height, hsi.width, np.uint16, 0)
+            conf = ArraySink(hsi.height, hsi.width, np.float32, np.nan) if args.confidence else None
+            stats = classify(model, manifest, hsi, lidar, sink, conf, tile=args.tile, device=args.device,
+                             progress=_progress_printer("tile"), log=_log, amp=args.amp)
+            np.save(out, sink.array)
+            if conf is not None:
+                np.save(args.confidence, conf.array)
+        else:
+            stats = classify_to_geotiff(model, manifest, hsi, lidar, out, args.confidence, tile=args.tile,
+                                        device=args.device, progress=_progress_printer("tile"), log=_log,
+                                        amp=args.amp)
+    finally:
+        close_sources(hsi, lidar)
     mpix = stats["pixels"] / 1e6 / max(stats["seconds"], 1e-9)
     _log(f"classified {stats['valid_pixels']} of {stats['pixels']} pixels in {stats['seconds']:.1f} s "
          f"({mpix:.2f} Mpix/s) -> {out}")
@@ -145,33 +93,19 @@ def _read_classified(spec: str) -> np.ndarray:
 
 
 def cmd_evaluate(args) -> int:
-    from .core.metrics import accuracy_report
     from .inputs import read_labels
-    from .report import format_report_text, write_report
+    from .report import format_report_text
+    from .workflows import class_info, evaluate_to_report
     predicted = _read_classified(args.classified)
     reference = read_labels(args.labels)
-    names, colours, history = _class_info(args, int(max(predicted.max(), reference.max())))
-    report = accuracy_report(reference, predicted, names)
-    report.update({"classified": str(args.classified), "labels": str(args.labels),
-                   "note": "semi-synthetic HSI over real labels and LiDAR" if args.semi_synthetic else None})
-    write_report(report, args.report, names, colours, history=history, class_map=predicted,
-                 title=args.title or Path(args.classified).name)
+    names, colours, history = class_info(args.model, args.scene, args.classified,
+                                         int(max(predicted.max(), reference.max())))
+    extra = {"classified": str(args.classified), "labels": str(args.labels),
+             "note": "semi-synthetic HSI over real labels and LiDAR" if args.semi_synthetic else None}
+    report, _ = evaluate_to_report(predicted, reference, names, colours, args.report, history=history,
+                                   title=args.title or Path(args.classified).name, extra=extra)
     print(format_report_text(report))
     return 0
-
-
-def _class_info(args, n):
-    """Class names/colours (and training history) from --model, --scene, or generic."""
-    if args.model:
-        from .core.model_file import read_manifest
-        man = read_manifest(args.model)
-        return [c["name"] for c in man["classes"]], [c["color"] for c in man["classes"]], man.get("history")
-    if args.scene:
-        sc = SCENES[args.scene]
-        return list(sc.class_names), list(sc.colours), None
-    from .core.prompts import names_prompt_set
-    ps = names_prompt_set([f"class {i}" for i in range(1, n + 1)])
-    return ps.names, ps.colours, None
 
 
 def cmd_demo(args) -> int:
@@ -201,9 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--loss", default="symmetric", choices=["symmetric", "pixel2text", "text2pixel"])
     t.add_argument("--distill-weight", type=float, default=0.5, help="self-distillation weight (0 = off)")
     t.add_argument("--ce-weight", type=float, default=0.0, help="auxiliary cross-entropy weight")
-    t.add_argument("--patch-size", type=int, help="odd neighbourhood size, >= 7 (default 11)")
+    t.add_argument("--patch-size", type=int, help="odd neighbourhood size, >= 7 (default 15)")
     t.add_argument("--modalities", choices=["both", "hsi", "lidar"])
     t.add_argument("--threads", type=int, help="CPU threads for torch")
+    t.add_argument("--resample-lidar", action="store_true", help="warp a LiDAR raster onto the HSI grid (bilinear)")
     t.set_defaults(func=cmd_train)
 
     c = sub.add_parser("classify", help="classify a whole scene with a model file")
@@ -213,10 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", required=True, help="classified GeoTIFF (.tif), or .npy without GDAL")
     c.add_argument("--confidence", help="optional float32 raster of the winning prompt's cosine similarity")
     c.add_argument("--prompts", help="re-word / re-target: prompts JSON re-encoded with the model's text encoder")
-    c.add_argument("--tile", type=int, default=512, help="tile size in pixels")
+    c.add_argument("--tile", type=int, help="tile size in pixels (default: 512 on CPU, from free memory on a GPU)")
     c.add_argument("--device", default="auto")
     c.add_argument("--amp", action="store_true", help="bf16 on CUDA")
     c.add_argument("--threads", type=int)
+    c.add_argument("--resample-lidar", action="store_true", help="warp a LiDAR raster onto the HSI grid (bilinear)")
     c.set_defaults(func=cmd_classify)
 
     e = sub.add_parser("evaluate", help="accuracy of a classified raster against reference labels")

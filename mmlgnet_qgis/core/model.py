@@ -77,9 +77,11 @@ class MMLGNet(nn.Module):
                                     _conv(cfg.fusion_width, cfg.fusion_width, 3))
         self.branch_pool = p - 4   # encoders shrank the window by 4
         self.fused_pool = p - 6    # fusion's 3x3 shrank it by 2 more
-        self.projection = Projection(cfg.fusion_width, cfg.embed_dim, cfg.dropout)
+        # The head sees the pooled context AND the centre pixel's own fused feature: mean
+        # pooling alone dilutes thin structures (roads) in a wide window.
+        self.projection = Projection(2 * cfg.fusion_width, cfg.embed_dim, cfg.dropout)
         # Optional cross-entropy head (training aid); prediction always uses the prompts.
-        self.classifier = nn.Conv2d(cfg.fusion_width, class_embeddings.shape[0], 1)
+        self.classifier = nn.Conv2d(2 * cfg.fusion_width, class_embeddings.shape[0], 1)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
         self.register_buffer("class_embeddings", F.normalize(class_embeddings.float(), dim=1))
 
@@ -92,6 +94,13 @@ class MMLGNet(nn.Module):
     @staticmethod
     def _pool(x: torch.Tensor, k: int) -> torch.Tensor:
         return F.avg_pool2d(x, k, stride=1) if k > 1 else x
+
+    def _context_and_centre(self, fused: torch.Tensor) -> torch.Tensor:
+        """(B, C, h+k-1, w+k-1) -> (B, 2C, h, w): mean over each k x k window + its centre."""
+        k = self.fused_pool
+        c = k // 2
+        h, w = fused.shape[2] - k + 1, fused.shape[3] - k + 1
+        return torch.cat([self._pool(fused, k), fused[:, :, c:c + h, c:c + w]], dim=1)
 
     def forward(self, hsi: torch.Tensor, lidar: torch.Tensor, with_aux: bool = False) -> dict:
         """hsi (B, Bh, H+P-1, W+P-1), lidar (B, Bl, same) -> dict of (B, ..., H, W) maps.
@@ -110,7 +119,7 @@ class MMLGNet(nn.Module):
             feats.append(l)
             if with_aux:
                 aux["lidar_logits"] = self._logits(self.lidar_head(self._pool(l, self.branch_pool)))
-        fused = self._pool(self.fusion(torch.cat(feats, dim=1)), self.fused_pool)
+        fused = self._context_and_centre(self.fusion(torch.cat(feats, dim=1)))
         emb = F.normalize(self.projection(fused).float(), dim=1)
         out = {"embedding": emb, "logits": self._scale() * self._cosine(emb)}
         if with_aux:
@@ -125,7 +134,7 @@ class MMLGNet(nn.Module):
             feats.append(self.hsi_encoder(hsi))
         if self.use_lidar:
             feats.append(self.lidar_encoder(lidar))
-        fused = self._pool(self.fusion(torch.cat(feats, dim=1)), self.fused_pool)
+        fused = self._context_and_centre(self.fusion(torch.cat(feats, dim=1)))
         for layer in list(self.projection)[:-1]:
             fused = layer(fused)
         return fused

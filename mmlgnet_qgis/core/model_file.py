@@ -81,7 +81,7 @@ def load_model(path: str | os.PathLike) -> tuple[MMLGNet, dict]:
     emb = torch.tensor(np.asarray(manifest["class_embeddings"], np.float32))
     try:
         model = MMLGNet(ModelConfig(**manifest["model"]), emb)
-        tensors["class_embeddings"] = model.class_embeddings
+        tensors["class_embeddings"] = emb  # exactly as saved (already unit rows)
         model.load_state_dict(tensors, strict=True)
     except (RuntimeError, TypeError, KeyError) as exc:
         raise ModelFileError(f"{path}: weights do not match the manifest's architecture ({exc})") from exc

@@ -1,0 +1,1 @@
+"""MMLGNet Processing provider and algorithms. Imports qgis; torch only while an algorithm runs."""

@@ -1,0 +1,167 @@
+"""Shared plumbing of the MMLGNet algorithms: layer paths, feedback adapters, error mapping.
+
+Heavy imports (torch, core.training, GDAL writers) happen inside processAlgorithm only, after
+dependencies.require(), so the plugin loads and lists its algorithms without torch.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingFeedback,
+                       QgsProcessingUtils, QgsVectorFileWriter)
+from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtGui import QIcon
+
+DEVICES = ["auto", "cpu", "cuda"]
+SCENES = ["none", "trento", "muufl"]
+
+
+def plugin_metadata(key: str) -> str:
+    """A value of the plugin's metadata.txt (one place for the repository address)."""
+    import configparser
+    cp = configparser.ConfigParser()
+    cp.read(Path(__file__).resolve().parents[1] / "metadata.txt", encoding="utf-8")
+    return cp.get("general", key, fallback="")
+
+
+def icon_path() -> str:
+    from ..workflows import resources_dir
+    return str(resources_dir() / "icon.svg")
+
+
+class MMLGNetAlgorithm(QgsProcessingAlgorithm):
+    """Base: no group (the provider is the group), the plugin icon, a fresh instance per run."""
+
+    def tr(self, text: str) -> str:
+        return QCoreApplication.translate("MMLGNet", text)
+
+    def createInstance(self):  # noqa: N802 (QGIS names)
+        return type(self)()
+
+    def group(self):
+        return ""
+
+    def groupId(self):  # noqa: N802
+        return ""
+
+    def icon(self):
+        return QIcon(icon_path())
+
+    def helpUrl(self):  # noqa: N802
+        return plugin_metadata("repository")
+
+    # prepareAlgorithm runs on the main thread (layers, project), processAlgorithm maybe not.
+    # An error raised in prepareAlgorithm reaches processing.run / qgis_process only as "There
+    # were errors executing the algorithm", so it is kept and raised from processAlgorithm.
+    def prepare(self, parameters, context, feedback):
+        pass
+
+    def process(self, parameters, context, feedback) -> dict:
+        raise NotImplementedError
+
+    def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        self._prepare_error = None
+        try:
+            self.prepare(parameters, context, feedback)
+        except QgsProcessingException as exc:
+            self._prepare_error = exc
+        return True
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        if self._prepare_error is not None:
+            raise self._prepare_error
+        return self.process(parameters, context, feedback_or_default(feedback))
+
+
+def threads_parameter():
+    from qgis.core import QgsProcessingParameterDefinition, QgsProcessingParameterNumber
+    p = QgsProcessingParameterNumber(
+        "THREADS", "CPU threads for torch (0 = torch's default; fewer can be faster on a busy machine)",
+        QgsProcessingParameterNumber.Integer, 0, minValue=0, maxValue=256)
+    p.setFlags(p.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+    return p
+
+
+# -- parameters -> paths --------------------------------------------------------------------------
+def raster_path(alg, parameters, name: str, context, label: str) -> str:
+    """File path of a raster-layer parameter; the algorithms read GDAL rasters window by window."""
+    layer = alg.parameterAsRasterLayer(parameters, name, context)
+    if layer is None:
+        raise QgsProcessingException(alg.invalidRasterError(parameters, name))
+    if layer.providerType() != "gdal":
+        raise QgsProcessingException(f"{label} '{layer.name()}' is a {layer.providerType()} layer; "
+                                     f"MMLGNet reads GDAL rasters (GeoTIFF, ...): save it as a GeoTIFF first")
+    return layer.source()
+
+
+def vector_path(alg, parameters, name: str, context) -> str | None:
+    """OGR source of a vector-layer parameter; other providers (memory, ...) go to a temp GeoPackage."""
+    layer = alg.parameterAsVectorLayer(parameters, name, context)
+    if layer is None:
+        return None
+    if layer.providerType() == "ogr":
+        return layer.source()
+    path = os.path.join(QgsProcessingUtils.tempFolder(), f"labels_{id(layer)}.gpkg")
+    opts = QgsVectorFileWriter.SaveVectorOptions()
+    opts.driverName = "GPKG"
+    err = QgsVectorFileWriter.writeAsVectorFormatV3(layer, path, context.transformContext(), opts)
+    if err[0] != QgsVectorFileWriter.NoError:
+        raise QgsProcessingException(f"could not copy '{layer.name()}' to a GeoPackage: {err[1]}")
+    return path
+
+
+def optional_string(alg, parameters, name: str, context) -> str | None:
+    text = alg.parameterAsString(parameters, name, context) if parameters.get(name) is not None else ""
+    return text if text and text.strip() else None
+
+
+# -- feedback adapters ----------------------------------------------------------------------------
+def feedback_or_default(feedback):
+    return feedback if feedback is not None else QgsProcessingFeedback()
+
+
+def progress_to(feedback, label: str = "", log=None):
+    """core progress(done, total[, metrics]) -> feedback.setProgress, and metrics to the log."""
+    log = log or feedback.pushInfo
+
+    def report(done, total, metrics=None):
+        feedback.setProgress(100.0 * done / max(total, 1))
+        if metrics is not None:
+            log(f"{label} {done}/{total}  " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+    return report
+
+
+def _stamp(path):
+    try:
+        st = os.stat(path)
+        return st.st_mtime_ns, st.st_size
+    except OSError:
+        return None
+
+
+@contextmanager
+def processing_errors(*outputs):
+    """Map core/raster errors to QgsProcessingException. On cancel or error, outputs this run
+    created or changed are removed (a file from an earlier run stays as it was)."""
+    before = {p: _stamp(p) for p in outputs if p}
+
+    def clean():
+        for p, stamp in before.items():
+            if _stamp(p) != stamp:
+                Path(p).unlink(missing_ok=True)
+    try:
+        yield
+    except QgsProcessingException:
+        clean()
+        raise
+    except ImportError as exc:  # e.g. the text encoder package of a model's prompts
+        clean()
+        from .dependencies import install_message
+        raise QgsProcessingException(install_message([exc.name or str(exc)])) from exc
+    except (ValueError, RuntimeError, OSError, KeyError) as exc:
+        clean()
+        if type(exc).__name__ == "TrainingCancelled":  # by name: core.training imports torch
+            raise QgsProcessingException("cancelled") from exc
+        raise QgsProcessingException(exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)) from exc

@@ -1,0 +1,35 @@
+"""The MMLGNet Processing provider: four algorithms, GeoTIFF outputs only."""
+from __future__ import annotations
+
+from qgis.core import QgsProcessingProvider
+from qgis.PyQt.QtGui import QIcon
+
+from .algorithm_base import icon_path
+from .classify_algorithm import ClassifyAlgorithm
+from .evaluate_algorithm import EvaluateAlgorithm
+from .import_benchmark_algorithm import ImportBenchmarkAlgorithm
+from .train_algorithm import TrainAlgorithm
+
+
+class MMLGNetProvider(QgsProcessingProvider):
+    def id(self):
+        return "mmlgnet"
+
+    def name(self):
+        return "MMLGNet"
+
+    def longName(self):  # noqa: N802 (QGIS names)
+        return "MMLGNet: language-guided HSI + LiDAR classification"
+
+    def icon(self):
+        return QIcon(icon_path())
+
+    def svgIconPath(self):  # noqa: N802
+        return icon_path()
+
+    def loadAlgorithms(self):  # noqa: N802
+        for alg in (ImportBenchmarkAlgorithm(), TrainAlgorithm(), ClassifyAlgorithm(), EvaluateAlgorithm()):
+            self.addAlgorithm(alg)
+
+    def supportedOutputRasterLayerExtensions(self):  # noqa: N802
+        return ["tif"]  # the writers produce tiled GeoTIFFs (colour table, categories, atomic rename)

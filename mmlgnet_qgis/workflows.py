@@ -1,0 +1,275 @@
+"""Train / classify / evaluate steps shared by the command line and the Processing algorithms.
+
+Both front ends call these functions, so a GeoTIFF classified from qgis_process, the toolbox
+or `python -m mmlgnet_qgis` comes out of the same code. torch and GDAL are imported inside the
+functions: importing this module stays cheap (QGIS imports it when the plugin loads).
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SCENE_SHAPES = {"trento": (166, 600), "muufl": (325, 220)}
+
+
+def resources_dir() -> Path:
+    """resources/ inside the installed plugin folder (zip), else beside the package (repo)."""
+    for candidate in (PACKAGE_DIR / "resources", PACKAGE_DIR.parent / "resources"):
+        if candidate.is_dir():
+            return candidate
+    return PACKAGE_DIR.parent / "resources"
+
+
+@contextmanager
+def torch_threads(n: int | None):
+    """Use n CPU threads for torch inside the block, then restore (n = 0/None: leave as is).
+
+    On a busy machine fewer threads than cores can be many times faster: OpenMP workers spin
+    at barriers while other processes hold the cores."""
+    import torch
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+# -- prompts ------------------------------------------------------------------------------------
+def scene_prompts(scene: str):
+    """The shipped prompt set of a benchmark scene, found in the repo and in an installed plugin."""
+    from .core.prompts import load_prompt_set, scene_prompt_set
+    path = resources_dir() / "prompts" / f"{scene}.json"
+    return load_prompt_set(path) if path.is_file() else scene_prompt_set(scene)
+
+
+def choose_prompt_set(prompts: str | None = None, project_json: str | None = None,
+                      scene: str | None = None, n_classes: int | None = None):
+    """First of: explicit prompts (JSON or file), the QGIS project's set, the scene's set,
+    bare 'class N' names. Returns (PromptSet, where it came from)."""
+    from .core.prompts import load_prompt_set, names_prompt_set
+    if prompts and prompts.strip():
+        return load_prompt_set(prompts.strip()), "the given prompts"
+    if project_json and project_json.strip():
+        return load_prompt_set(project_json), "the project's prompt set"
+    if scene:
+        return scene_prompts(scene), f"the {scene} prompt set"
+    if n_classes:
+        return names_prompt_set([f"class {i}" for i in range(1, n_classes + 1)]), "bare class names"
+    raise ValueError("no class names: give a prompt set (JSON) or a benchmark scene")
+
+
+# -- inputs -------------------------------------------------------------------------------------
+def open_pair(hsi_spec: str, lidar_spec: str, resample: bool = False, log=None):
+    """HSI and LiDAR window sources on one pixel grid.
+
+    GDAL rasters must share CRS, extent and pixel size (GridMismatchError names both grids)
+    unless resample is set: then LiDAR is warped onto the HSI grid on the fly (bilinear VRT).
+    """
+    from .inputs import RasterWindowSource, open_image
+    log = log or (lambda m: None)
+    hsi = open_image(hsi_spec, "HSI")
+    lidar = open_image(lidar_spec, "LiDAR")
+    hg, lg = getattr(hsi, "grid", None), getattr(lidar, "grid", None)
+    if hg is not None and lg is not None:
+        from .raster.grid import check_aligned, same_grid
+        if resample and not same_grid(hg, lg):
+            from .raster.reader import resample_to_grid
+            lidar.close()
+            vrt = resample_to_grid(lidar_spec, hg, "bilinear")
+            lidar = RasterWindowSource(vrt, name=f"LiDAR ({lidar_spec}, resampled onto the HSI grid)")
+            log(f"LiDAR resampled (bilinear) onto the HSI grid: {hg.describe()}")
+        check_aligned(hg, lidar.grid, hsi.name, lidar.name)
+        log(f"HSI grid: {hg.describe()}")
+    return hsi, lidar
+
+
+def close_sources(*sources) -> None:
+    for s in sources:
+        close = getattr(s, "close", None)
+        if close:
+            close()
+
+
+def training_labels(spec: str | None, like, vector: str | None = None, field: str | None = None) -> np.ndarray:
+    """Class ids (0 = none) on the HSI's grid: a label raster/.mat, or a vector layer's field
+    rasterised (and reprojected) onto that grid."""
+    if vector:
+        if not field:
+            raise ValueError("a vector label layer needs the name of its class-id field")
+        if getattr(like, "grid", None) is None:
+            raise ValueError("vector labels need a georeferenced HSI raster to rasterise onto")
+        from .raster.vector_labels import rasterize_labels
+        return rasterize_labels(vector, field, like.grid)
+    if not spec:
+        raise ValueError("give training labels: a raster of class ids or a vector layer and field")
+    from .inputs import read_labels
+    return read_labels(spec, like=like)
+
+
+# -- train --------------------------------------------------------------------------------------
+def train_to_file(hsi, lidar, labels, prompt_set, text_encoder: str, cfg, out: str | Path,
+                  scene: str | None = None, wavelengths=None, progress=None, is_cancelled=None, log=None):
+    """fit() then save the model file (written atomically). Returns (manifest, history)."""
+    from .core.model_file import save_model
+    from .core.pipeline import fit
+    from .core.text_encoders import build_text_encoder
+    log = log or (lambda m: None)
+    for w in prompt_set.warnings():
+        log(f"warning: {w}")
+    encoder = build_text_encoder(text_encoder)
+    model, manifest, history = fit(hsi, lidar, labels, prompt_set, encoder, cfg, wavelengths=wavelengths,
+                                   progress=progress, is_cancelled=is_cancelled, log=log)
+    manifest["scene"] = scene
+    manifest["history"] = history
+    save_model(out, model, manifest)
+    return manifest, history
+
+
+def curves_png_for(html_path: str | Path) -> str:
+    p = Path(html_path)
+    return str(p.with_name(p.stem + "_curves.png"))
+
+
+def write_training_page(history: dict, manifest: dict, html_path: str | Path) -> str:
+    """A small self-contained HTML page: settings, final numbers and the training curves."""
+    from .report import render_curves_png
+    html_path = Path(html_path)
+    png = render_curves_png(history, curves_png_for(html_path), "Training")
+    img = ""
+    if png:
+        img = f'<img alt="training curves" src="data:image/png;base64,{base64.b64encode(Path(png).read_bytes()).decode()}">'
+    tr = manifest.get("training", {})
+    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v))}</td></tr>"
+                   for k, v in tr.get("config", {}).items())
+    classes = ", ".join(html.escape(c["name"]) for c in manifest.get("classes", []))
+    html_path.write_text(
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>MMLGNet training</title></head><body>"
+        f"<h1>MMLGNet training</h1><p>Classes: {classes}<br>Text encoder: "
+        f"{html.escape(str(manifest.get('text_encoder', {}).get('model')))}<br>"
+        f"Labelled pixels: {tr.get('labelled_pixels')}; final loss {tr.get('final_loss', float('nan')):.4f}; "
+        f"final training OA {tr.get('final_train_oa', float('nan')):.2f} %; "
+        f"{tr.get('seconds', float('nan')):.1f} s</p>{img}<h2>Settings</h2><table>{rows}</table>"
+        "</body></html>", encoding="utf-8")
+    return str(html_path)
+
+
+# -- classify -----------------------------------------------------------------------------------
+def load_model_with_prompts(model_path: str, prompts: str | None = None):
+    """Model + manifest; with prompts, re-encoded with the model's own text encoder (retarget)."""
+    from .core.model_file import load_model
+    from .core.pipeline import retarget
+    model, manifest = load_model(model_path)
+    if prompts and prompts.strip():
+        from .core.prompts import load_prompt_set
+        from .core.text_encoders import build_text_encoder
+        manifest = retarget(model, manifest, load_prompt_set(prompts.strip()),
+                            build_text_encoder(manifest["text_encoder"]))
+    return model, manifest
+
+
+def output_grid(hsi, manifest: dict):
+    """The HSI's own grid; for .mat inputs the scene's nominal grid (or a bare pixel grid)."""
+    from .core.scenes import SCENES
+    from .raster.grid import RasterGrid
+    if getattr(hsi, "grid", None) is not None:
+        return hsi.grid
+    scene = SCENES.get(manifest.get("scene") or "")
+    if scene and (hsi.height, hsi.width) == SCENE_SHAPES.get(scene.name):
+        return RasterGrid.north_up(hsi.width, hsi.height, scene.epsg, scene.origin, scene.pixel_size)
+    return RasterGrid.north_up(hsi.width, hsi.height, None, (0.0, float(hsi.height)), 1.0)
+
+
+def classify_to_geotiff(model, manifest: dict, hsi, lidar, out: str | Path, confidence: str | Path | None = None,
+                        tile: int = 512, device: str = "auto", progress=None,
+                        is_cancelled: Callable[[], bool] | None = None, log=None, amp: bool = False) -> dict:
+    """Stream tiles into a paletted class GeoTIFF (+ .qml) and an optional float32 confidence
+    raster. Both are written under temporary names and renamed when complete, so an error or
+    a cancel leaves neither behind."""
+    from .core.pipeline import classify
+    from .raster.writer import ClassRasterWriter, FloatRasterWriter
+    names = [c["name"] for c in manifest["classes"]]
+    colours = [c["color"] for c in manifest["classes"]]
+    grid = output_grid(hsi, manifest)
+    conf_writer = FloatRasterWriter(str(confidence), grid, description="cosine similarity of the winning prompt") \
+        if confidence else None
+    with ClassRasterWriter(str(out), grid, names, colours) as writer:
+        if conf_writer:
+            conf_writer.open()
+        try:
+            stats = classify(model, manifest, hsi, lidar, writer, conf_writer, tile=tile, device=device,
+                             progress=progress, is_cancelled=is_cancelled, log=log, amp=amp)
+        except BaseException:
+            if conf_writer:
+                conf_writer.abort()
+            raise
+    if conf_writer:
+        conf_writer.commit()
+    return stats
+
+
+# -- evaluate -----------------------------------------------------------------------------------
+def raster_classes(path: str) -> tuple[list[str], list[str]] | None:
+    """Class names and colours embedded in a class GeoTIFF (category names + colour table)."""
+    from osgeo import gdal
+    try:
+        ds = gdal.Open(str(path))
+    except RuntimeError:
+        return None
+    band = ds.GetRasterBand(1)
+    band.GetDescription()  # loads the .aux.xml, where GDAL keeps category names
+    names, table = band.GetCategoryNames(), band.GetColorTable()
+    if not names or len(names) < 2:
+        return None
+    names = [str(n) for n in names[1:]]  # entry 0 = unclassified
+    colours = []
+    for k in range(1, len(names) + 1):
+        rgba = table.GetColorEntry(k) if table is not None and k < table.GetCount() else (128, 128, 128, 255)
+        colours.append("#{:02x}{:02x}{:02x}".format(*rgba[:3]))
+    return names, colours
+
+
+def class_info(model_path: str | None = None, scene: str | None = None, classified: str | None = None,
+               n_classes: int = 1):
+    """Class names, colours and training history: from a model file, a benchmark scene, the
+    classified raster's own categories, or generic names."""
+    if model_path:
+        from .core.model_file import read_manifest
+        man = read_manifest(model_path)
+        return [c["name"] for c in man["classes"]], [c["color"] for c in man["classes"]], man.get("history")
+    if scene:
+        from .core.scenes import SCENES
+        sc = SCENES[scene]
+        return list(sc.class_names), list(sc.colours), None
+    embedded = raster_classes(classified) if classified and not str(classified).lower().endswith((".npy", ".mat")) else None
+    if embedded and len(embedded[0]) >= n_classes:
+        return embedded[0], embedded[1], None
+    from .core.prompts import names_prompt_set
+    ps = names_prompt_set([f"class {i}" for i in range(1, n_classes + 1)])
+    return ps.names, ps.colours, None
+
+
+def evaluate_to_report(predicted: np.ndarray, reference: np.ndarray, names, colours, report_json: str | Path,
+                       history: dict | None = None, title: str = "", extra: dict | None = None):
+    """accuracy_report + write_report (json, html and PNGs beside it). Returns (report, paths)."""
+    from .core.metrics import accuracy_report
+    from .report import write_report
+    if predicted.shape != reference.shape:
+        raise ValueError(f"the classified map is {predicted.shape[0]} x {predicted.shape[1]} pixels, "
+                         f"the reference labels {reference.shape[0]} x {reference.shape[1]}")
+    top = int(max(predicted.max(initial=0), reference.max(initial=0)))
+    if top > len(names):
+        raise ValueError(f"class id {top} appears in the maps, but only {len(names)} class names are known "
+                         f"({', '.join(names)}); give the model file")
+    report = accuracy_report(reference, predicted, names)
+    report.update(extra or {})
+    paths = write_report(report, report_json, names, colours, history=history, class_map=predicted, title=title)
+    return report, paths
