@@ -106,6 +106,21 @@ def write_markdown(path, results, meta):
     Path(path).write_text("\n".join(lines) + "\n")
 
 
+def merge(json_files, out):
+    """Parallel runs (e.g. one scene per core) into one results file."""
+    results, metas = {}, []
+    for f in json_files:
+        data = json.loads(Path(f).read_text())
+        metas.append(data["meta"])
+        for r in data["results"]:
+            results[(r.pop("scene"), r.pop("config"))] = r
+    meta = dict(metas[0])
+    meta["command"] = " ; ".join(m["command"] for m in metas) + " (run in parallel, one per core)"
+    write_markdown(out, results, meta)
+    Path(out).with_suffix(".json").write_text(json.dumps({"meta": meta, "results": [
+        {"scene": s, "config": n, **v} for (s, n), v in results.items()]}, indent=1))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=None)
@@ -117,8 +132,12 @@ def main():
     ap.add_argument("--ablation-scenes", default="trento")
     ap.add_argument("--no-ablations", action="store_true")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = all cores)")
+    ap.add_argument("--merge", nargs="+", help="merge result JSON files of parallel runs into --out")
     args = ap.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
+    if args.merge:
+        return merge(args.merge, args.out)
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
     encoder = build_text_encoder("minilm")
     meta = {"command": " ".join([Path(sys.executable).name] + sys.argv), "commit": commit(),
             "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(),
