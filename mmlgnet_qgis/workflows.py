@@ -189,7 +189,7 @@ def output_grid(hsi, manifest: dict):
 
 
 def classify_to_geotiff(model, manifest: dict, hsi, lidar, out: str | Path, confidence: str | Path | None = None,
-                        tile: int = 512, device: str = "auto", progress=None,
+                        tile: int | None = None, device: str = "auto", progress=None,
                         is_cancelled: Callable[[], bool] | None = None, log=None, amp: bool = False) -> dict:
     """Stream tiles into a paletted class GeoTIFF (+ .qml) and an optional float32 confidence
     raster. Both are written under temporary names and renamed when complete, so an error or

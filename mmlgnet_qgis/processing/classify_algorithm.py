@@ -40,8 +40,8 @@ class ClassifyAlgorithm(MMLGNetAlgorithm):
             multiLine=True, optional=True))
         self.addParameter(QgsProcessingParameterEnum("DEVICE", self.tr("Device"), DEVICES, defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(
-            "TILE_SIZE", self.tr("Tile size (pixels)"), QgsProcessingParameterNumber.Integer, 512,
-            minValue=16, maxValue=8192))
+            "TILE_SIZE", self.tr("Tile size (pixels; 0 = automatic: 512 on CPU, from free memory on a GPU)"),
+            QgsProcessingParameterNumber.Integer, 0, minValue=0, maxValue=16384))
         self.addParameter(QgsProcessingParameterBoolean(
             "RESAMPLE", self.tr("Resample LiDAR onto the HSI grid"), defaultValue=False))
         self.addParameter(threads_parameter())
@@ -60,7 +60,7 @@ class ClassifyAlgorithm(MMLGNetAlgorithm):
         out = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         conf = self.parameterAsOutputLayer(parameters, "CONFIDENCE", context) if parameters.get("CONFIDENCE") else None
         device = DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)]
-        tile = self.parameterAsInt(parameters, "TILE_SIZE", context)
+        tile = self.parameterAsInt(parameters, "TILE_SIZE", context) or None
         with processing_errors(out, qml_path_for(out), conf):
             model, manifest = load_model_with_prompts(self.parameterAsFile(parameters, "MODEL", context),
                                                       optional_string(self, parameters, "PROMPTS", context))
