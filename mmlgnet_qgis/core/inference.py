@@ -62,7 +62,8 @@ def predict_tile(model: MMLGNet, hsi: np.ndarray | torch.Tensor, lidar: np.ndarr
     l_t = torch.as_tensor(lidar, dtype=torch.float32, device=device)[None]
     with torch.autocast(torch.device(device).type, dtype=amp_dtype or torch.bfloat16,
                         enabled=amp_dtype is not None):
-        cos = model.cosine_map(h_t, l_t)[0]
+        z = model.fused_hidden(h_t, l_t)
+    cos = model.cosine_from_hidden(z)[0]   # float32, outside autocast
     sim, idx = cos.max(0)
     return (idx + 1).cpu().numpy(), sim.cpu().numpy().astype(np.float32)
 

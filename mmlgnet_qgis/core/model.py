@@ -140,13 +140,15 @@ class MMLGNet(nn.Module):
         return fused
 
     def cosine_map(self, hsi: torch.Tensor, lidar: torch.Tensor) -> torch.Tensor:
-        """(B, K, H, W) cosine to each class prompt, without materialising the D-dim embeddings.
+        """(B, K, H, W) cosine to each class prompt, without materialising the D-dim embeddings."""
+        return self.cosine_from_hidden(self.fused_hidden(hsi, lidar))
 
-        With z the hidden features and e = W z + b: e.t = (T W) z + T b and
+    def cosine_from_hidden(self, z: torch.Tensor) -> torch.Tensor:
+        """With z the hidden features and e = W z + b: e.t = (T W) z + T b and
         |e|^2 = z'(W'W)z + 2(W'b).z + b.b, so the work per pixel scales with the hidden width,
-        not the text dimension (384-512), which dominated whole-scene inference.
-        """
-        z = self.fused_hidden(hsi, lidar).float()
+        not the text dimension (384-512), which dominated whole-scene inference. Always float32
+        (call it outside autocast): the quadratic form needs the precision."""
+        z = z.float()
         last = self.projection[-1]
         w = last.weight[:, :, 0, 0].float()            # (D, F)
         b = last.bias.float()                           # (D,)
