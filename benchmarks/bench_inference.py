@@ -97,12 +97,31 @@ def end_to_end(device, size, bands, folder):
     return stats
 
 
+def amp_agreement(model_path, data, device):
+    """Fraction of identical labels, bf16 autocast vs float32, with a trained model on Trento."""
+    from bench_accuracy import load_scene
+    from mmlgnet_qgis.core.model_file import load_model
+    from mmlgnet_qgis.core.normalization import normalise
+    model, man = load_model(model_path)
+    hsi, lidar, _, _ = load_scene("trento", data)
+    n = man["normalisation"]
+    h = normalise(hsi.array, n["hsi_mean"], n["hsi_std"])
+    l = normalise(lidar.array, n["lidar_mean"], n["lidar_std"])
+    ids32, sim32 = predict_scene(model, h, l, tile=512, device=device)
+    t = time.perf_counter()
+    ids16, sim16 = predict_scene(model, h, l, tile=512, device=device, amp_dtype=torch.bfloat16)
+    return {"device": str(device), "identical_labels": float((ids32 == ids16).mean()),
+            "max_abs_cosine_diff": float(np.abs(sim32 - sim16).max()), "bf16_seconds": time.perf_counter() - t}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="benchmarks/results/inference.md")
     ap.add_argument("--size", type=int, default=2048, help="side of the synthetic end-to-end raster")
     ap.add_argument("--bands", type=int, default=64)
     ap.add_argument("--sample", type=int, default=4096, help="pixels for the per-pixel patch timing on CPU")
+    ap.add_argument("--model", default="demo-out/model.safetensors", help="trained Trento model for the bf16 check")
+    ap.add_argument("--data", default=None)
     args = ap.parse_args()
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     results = {"meta": {"command": " ".join(sys.argv), "commit": commit(), "machine": machine(),
@@ -114,6 +133,9 @@ def main():
         with tempfile.TemporaryDirectory(dir=os.environ.get("MMLGNET_BENCH_TMP")) as tmp:
             r["end_to_end"] = end_to_end(dev, args.size, args.bands, tmp)
         print(json.dumps(r["end_to_end"]), flush=True)
+        if Path(args.model).is_file():
+            r["amp"] = amp_agreement(args.model, args.data, dev)
+            print(json.dumps(r["amp"]), flush=True)
         results["runs"].append(r)
     Path(args.out).with_suffix(".json").write_text(json.dumps(results, indent=1))
     lines = ["# Inference benchmark", "", f"- command: `{results['meta']['command']}`",
@@ -125,6 +147,12 @@ def main():
         lines.append(f"| {p['device']} | {p['scene_px_per_s']:.0f} | {p['patch_px_per_s']:.0f} | {p['speedup']:.1f}x | "
                      f"{e['mpix_per_s']:.3f} | {e['read_seconds']:.1f} | {e['normalise_seconds']:.1f} | "
                      f"{e['compute_seconds']:.1f} | {e['write_seconds']:.1f} | {e['seconds']:.1f} |")
+    for r in results["runs"]:
+        if "amp" in r:
+            a = r["amp"]
+            lines.append(f"\nbf16 autocast vs float32 on {a['device']} (trained Trento model, whole scene): "
+                         f"{100 * a['identical_labels']:.3f} % identical labels, max |cosine difference| "
+                         f"{a['max_abs_cosine_diff']:.4f}.")
     lines += ["", f"Whole-scene: Trento-sized random scene (166 x 600, 63 bands); per-pixel: {args.sample} random "
               "pixels on CPU (all pixels on GPU), same model. End to end: synthetic "
               f"{args.size} x {args.size} x {args.bands}-band uint16 tiled GeoTIFF + LiDAR -> classified GeoTIFF; "
