@@ -10,10 +10,14 @@ import base64
 import html
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+# Debian's matplotlib beside the venv's (QGIS needs --system-site-packages): 3-D axes are unused.
+warnings.filterwarnings("ignore", message="Unable to import Axes3D")
 
 # Long side (px) of the downsampled class map drawn in the quick-look; the legend comes on top,
 # keeping the whole PNG within ~1500 px.
