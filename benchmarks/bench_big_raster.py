@@ -70,12 +70,16 @@ def main():
     ap.add_argument("--dir", default="/tmp/mmlgnet-big")
     ap.add_argument("--out", default="benchmarks/results/big_raster.md")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--reuse", action="store_true", help="reuse rasters of the right size left by --keep")
     args = ap.parse_args()
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
     side = int(np.ceil(np.sqrt(args.gb * 1e9 / (2 * args.bands))))
     t = time.perf_counter()
-    paths = write_rasters(folder, side, args.bands)
+    paths = {"hsi": folder / "big_hsi.tif", "lidar": folder / "big_lidar.tif"}
+    if not (args.reuse and all(p.is_file() for p in paths.values())
+            and paths["hsi"].stat().st_size >= side * side * args.bands * 2):
+        paths = write_rasters(folder, side, args.bands)
     write_s = time.perf_counter() - t
     model = folder / "tiny.safetensors"
     write_model(model, args.bands)

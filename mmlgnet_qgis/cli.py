@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -177,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    # Headless runs stream rasters larger than RAM: GDAL's default block cache (5 % of RAM) would
+    # dominate the footprint, and one tile row of blocks is all the reuse a tile walk needs.
+    os.environ.setdefault("GDAL_CACHEMAX", "256")
+    # A terminated run unwinds like an interrupted one: writers delete their partial files.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         return args.func(args)
     except KeyboardInterrupt:
