@@ -112,3 +112,15 @@ def test_help(command, capsys):
     with pytest.raises(SystemExit) as exc:
         main([command, "--help"])
     assert exc.value.code == 0 and "--" in capsys.readouterr().out
+
+
+def test_demo_without_benchmark_data_renders_its_own_scene(tmp_path, capsys):
+    """A user's clone has no ../shared/data: the demo says so and runs on a synthetic scene."""
+    out = tmp_path / "demo-out"
+    assert main(["demo", "--data", str(tmp_path / "no-data"), "--out", str(out), "--epochs", "3",
+                 "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert "no benchmark data" in err and "synthetic scene" in err
+    rep = json.loads((out / "report.json").read_text())
+    assert {"oa", "aa", "kappa", "per_class", "confusion"} <= set(rep) and len(rep["per_class"]) == 5
+    assert (out / "classes.tif").is_file() and (out / "model.safetensors").is_file()
