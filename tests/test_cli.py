@@ -124,3 +124,26 @@ def test_demo_without_benchmark_data_renders_its_own_scene(tmp_path, capsys):
     rep = json.loads((out / "report.json").read_text())
     assert {"oa", "aa", "kappa", "per_class", "confusion"} <= set(rep) and len(rep["per_class"]) == 5
     assert (out / "classes.tif").is_file() and (out / "model.safetensors").is_file()
+
+
+def test_terminated_classify_leaves_no_file(scene, tmp_path):
+    """SIGTERM mid-run (a killed batch job): the partial GeoTIFF is removed, nothing is left."""
+    import signal
+    import time
+    d, model = scene
+    big = np.tile(__import__("scipy.io").io.loadmat(d / "HSI.mat")["HSI"], (12, 12, 1))
+    savemat(tmp_path / "HSI.mat", {"HSI": big})
+    savemat(tmp_path / "LiDAR.mat", {"LiDAR": np.ones(big.shape[:2], np.float32)})
+    out = tmp_path / "out" / "classes.tif"
+    out.parent.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "mmlgnet_qgis", "classify", "--model", str(model),
+                             "--hsi", str(tmp_path / "HSI.mat"), "--lidar", str(tmp_path / "LiDAR.mat"),
+                             "--out", str(out), "--tile", "8", "--device", "cpu", "--threads", "1"],
+                            cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    for line in iter(proc.stderr.readline, ""):  # wait until tiles are being written
+        if "classifying" in line:
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 143
+    assert list(out.parent.iterdir()) == []
