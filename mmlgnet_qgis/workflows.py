@@ -15,16 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-PACKAGE_DIR = Path(__file__).resolve().parent
 SCENE_SHAPES = {"trento": (166, 600), "muufl": (325, 220)}
-
-
-def resources_dir() -> Path:
-    """resources/ inside the installed plugin folder (zip), else beside the package (repo)."""
-    for candidate in (PACKAGE_DIR / "resources", PACKAGE_DIR.parent / "resources"):
-        if candidate.is_dir():
-            return candidate
-    return PACKAGE_DIR.parent / "resources"
 
 
 @contextmanager
@@ -44,24 +35,17 @@ def torch_threads(n: int | None):
 
 
 # -- prompts ------------------------------------------------------------------------------------
-def scene_prompts(scene: str):
-    """The shipped prompt set of a benchmark scene, found in the repo and in an installed plugin."""
-    from .core.prompts import load_prompt_set, scene_prompt_set
-    path = resources_dir() / "prompts" / f"{scene}.json"
-    return load_prompt_set(path) if path.is_file() else scene_prompt_set(scene)
-
-
 def choose_prompt_set(prompts: str | None = None, project_json: str | None = None,
                       scene: str | None = None, n_classes: int | None = None):
     """First of: explicit prompts (JSON or file), the QGIS project's set, the scene's set,
     bare 'class N' names. Returns (PromptSet, where it came from)."""
-    from .core.prompts import load_prompt_set, names_prompt_set
+    from .core.prompts import load_prompt_set, names_prompt_set, scene_prompt_set
     if prompts and prompts.strip():
         return load_prompt_set(prompts.strip()), "the given prompts"
     if project_json and project_json.strip():
         return load_prompt_set(project_json), "the project's prompt set"
     if scene:
-        return scene_prompts(scene), f"the {scene} prompt set"
+        return scene_prompt_set(scene), f"the {scene} prompt set"
     if n_classes:
         return names_prompt_set([f"class {i}" for i in range(1, n_classes + 1)]), "bare class names"
     raise ValueError("no class names: give a prompt set (JSON) or a benchmark scene")

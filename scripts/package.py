@@ -1,7 +1,7 @@
 """Build the installable QGIS plugin zip: dist/mmlgnet_qgis.zip holding one folder mmlgnet_qgis/.
 
 Inside the folder: the Python package (with metadata.txt), resources/ (icon, icons, ready prompt
-sets: looked up inside the plugin folder first, see workflows.resources_dir), requirements.txt
+sets: looked up inside the plugin folder first, see core.resources.resources_dir), requirements.txt
 (the install command the algorithms show points at it), LICENSE and README when present.
 No __pycache__, no hidden or partial files. Usage: python scripts/package.py --out dist
 """

@@ -41,12 +41,13 @@ out = {"available": "mmlgnet_qgis" in qgis.utils.available_plugins,
        "loaded": qgis.utils.loadPlugin("mmlgnet_qgis"),
        "started": qgis.utils.startProcessingPlugin("mmlgnet_qgis")}
 import mmlgnet_qgis
-from mmlgnet_qgis.workflows import resources_dir, scene_prompts
+from mmlgnet_qgis.core.prompts import scene_prompt_set
+from mmlgnet_qgis.core.resources import resources_dir
 from mmlgnet_qgis.processing.algorithm_base import icon_path
 out["file"] = mmlgnet_qgis.__file__
 out["resources"] = str(resources_dir())
 out["icon"] = os.path.isfile(icon_path())
-out["trento_prompts"] = [c.prompts for c in scene_prompts("trento").classes]
+out["trento_prompts"] = [c.prompts for c in scene_prompt_set("trento").classes]
 out["algs"] = sorted(a.id() for a in QgsApplication.processingRegistry().algorithms() if a.provider().id() == "mmlgnet")
 if block:
     import numpy as np

@@ -129,11 +129,10 @@ def load_prompt_set(source: str | Path) -> PromptSet:
 
 def scene_prompt_set(scene: str) -> PromptSet:
     """The ready prompt set shipped for a benchmark scene (resources/prompts/<scene>.json)."""
-    here = Path(__file__).resolve()
-    for root in (here.parents[1], here.parents[2]):  # inside the installed plugin, or the repo
-        path = root / "resources" / "prompts" / f"{scene}.json"
-        if path.is_file():
-            return load_prompt_set(path)
+    from .resources import resources_dir
+    path = resources_dir() / "prompts" / f"{scene}.json"
+    if path.is_file():
+        return load_prompt_set(path)
     from .scenes import SCENES
     sc = SCENES[scene]
     return PromptSet([ClassPrompt(i + 1, n, c, []) for i, (n, c) in

@@ -1,23 +1,12 @@
-"""Where the shipped resources (ready prompt sets, the plugin icon) live.
-
-In the repository they sit beside the package (resources/); a packaged plugin may carry them
-inside the plugin folder (mmlgnet_qgis/resources/), so look there first.
-"""
+"""The shipped resources the dock shows: ready prompt sets and the plugin icon."""
 from __future__ import annotations
 
 from pathlib import Path
 
-_PACKAGE = Path(__file__).resolve().parents[1]
+from ..core.resources import resources_dir
 
 # Display names for the shipped sets; other files show their stem in title case.
 _READY_SET_LABELS = {"trento": "Trento", "muufl": "MUUFL"}
-
-
-def resources_dir() -> Path:
-    for candidate in (_PACKAGE / "resources", _PACKAGE.parent / "resources"):
-        if candidate.is_dir():
-            return candidate
-    return _PACKAGE.parent / "resources"
 
 
 def ready_prompt_sets() -> dict[str, Path]:

@@ -27,7 +27,7 @@ def plugin_metadata(key: str) -> str:
 
 
 def icon_path() -> str:
-    from ..workflows import resources_dir
+    from ..core.resources import resources_dir
     return str(resources_dir() / "icon.svg")
 
 
