@@ -11,7 +11,6 @@ from typing import Callable, Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .model import MMLGNet
 

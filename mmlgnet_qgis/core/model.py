@@ -102,46 +102,39 @@ class MMLGNet(nn.Module):
         h, w = fused.shape[2] - k + 1, fused.shape[3] - k + 1
         return torch.cat([self._pool(fused, k), fused[:, :, c:c + h, c:c + w]], dim=1)
 
+    def _fuse(self, hsi: torch.Tensor, lidar: torch.Tensor):
+        """Encoders + fusion -> ((B, 2C, H, W) context ‖ centre features, {modality: features})."""
+        branches = {}
+        if self.use_hsi:
+            branches["hsi"] = self.hsi_encoder(hsi)
+        if self.use_lidar:
+            branches["lidar"] = self.lidar_encoder(lidar)
+        fused = self._context_and_centre(self.fusion(torch.cat(list(branches.values()), dim=1)))
+        return fused, branches
+
     def forward(self, hsi: torch.Tensor, lidar: torch.Tensor, with_aux: bool = False) -> dict:
         """hsi (B, Bh, H+P-1, W+P-1), lidar (B, Bl, same) -> dict of (B, ..., H, W) maps.
 
         'embedding': unit-norm fused embedding; 'logits': scaled cosine to each class prompt;
         with_aux adds per-modality logits (self-distillation) and 'ce_logits'.
         """
-        feats, aux = [], {}
-        if self.use_hsi:
-            h = self.hsi_encoder(hsi)
-            feats.append(h)
-            if with_aux:
-                aux["hsi_logits"] = self._logits(self.hsi_head(self._pool(h, self.branch_pool)))
-        if self.use_lidar:
-            l = self.lidar_encoder(lidar)
-            feats.append(l)
-            if with_aux:
-                aux["lidar_logits"] = self._logits(self.lidar_head(self._pool(l, self.branch_pool)))
-        fused = self._context_and_centre(self.fusion(torch.cat(feats, dim=1)))
-        emb = F.normalize(self.projection(fused).float(), dim=1)
-        out = {"embedding": emb, "logits": self._scale() * self._cosine(emb)}
-        if with_aux:
-            out.update(aux)
+        fused, branches = self._fuse(hsi, lidar)
+        out = {}
+        if with_aux:  # before the projection: dropout draws random numbers in this order
+            for key, feats in branches.items():
+                head = getattr(self, f"{key}_head")
+                out[f"{key}_logits"] = self._logits(head(self._pool(feats, self.branch_pool)))
             out["ce_logits"] = self.classifier(fused).float()
+        emb = F.normalize(self.projection(fused).float(), dim=1)
+        out.update(embedding=emb, logits=self._scale() * self._cosine(emb))
         return out
 
     def fused_hidden(self, hsi: torch.Tensor, lidar: torch.Tensor) -> torch.Tensor:
         """Fused, pooled features after the projection's first layer (its input to the last 1x1)."""
-        feats = []
-        if self.use_hsi:
-            feats.append(self.hsi_encoder(hsi))
-        if self.use_lidar:
-            feats.append(self.lidar_encoder(lidar))
-        fused = self._context_and_centre(self.fusion(torch.cat(feats, dim=1)))
+        fused, _ = self._fuse(hsi, lidar)
         for layer in list(self.projection)[:-1]:
             fused = layer(fused)
         return fused
-
-    def cosine_map(self, hsi: torch.Tensor, lidar: torch.Tensor) -> torch.Tensor:
-        """(B, K, H, W) cosine to each class prompt, without materialising the D-dim embeddings."""
-        return self.cosine_from_hidden(self.fused_hidden(hsi, lidar))
 
     def cosine_from_hidden(self, z: torch.Tensor) -> torch.Tensor:
         """With z the hidden features and e = W z + b: e.t = (T W) z + T b and
