@@ -19,9 +19,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_accuracy import commit, machine  # noqa: E402
-from mmlgnet_qgis.core.inference import predict_patches, predict_scene  # noqa: E402
+from mmlgnet_qgis.core.inference import predict_patches  # noqa: E402
 from mmlgnet_qgis.core.model import MMLGNet, ModelConfig  # noqa: E402
-from mmlgnet_qgis.core.pipeline import classify  # noqa: E402
+from mmlgnet_qgis.core.pipeline import classify, predict_scene  # noqa: E402
 
 
 def make_model(bands, lidar_bands, device):

@@ -33,9 +33,6 @@ class RasterWindowSource:
     def read_window(self, x0, y0, w, h):
         return self.raster.read_window(x0, y0, w, h)
 
-    def valid_window(self, x0, y0, w, h):
-        return self.raster.valid_mask_window(x0, y0, w, h)
-
     def read_window_with_mask(self, x0, y0, w, h):
         return self.raster.read_window_with_mask(x0, y0, w, h)
 

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmlgnet_qgis.core.inference import predict_patches, predict_scene, tile_windows
+from mmlgnet_qgis.core.inference import predict_patches, tile_windows
+from mmlgnet_qgis.core.pipeline import predict_scene
 from mmlgnet_qgis.core.losses import contrastive_loss, pixel_to_text, self_distillation, text_to_pixel
 from mmlgnet_qgis.core.model import MMLGNet, ModelConfig
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmlgnet_qgis.core.inference import predict_scene
+from mmlgnet_qgis.core.pipeline import predict_scene
 from mmlgnet_qgis.core.model_file import MANIFEST_KEY, ModelFileError, load_model, read_manifest, save_model
 from test_model import small_model
 

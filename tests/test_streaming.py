@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mmlgnet_qgis.core import pipeline
-from mmlgnet_qgis.core.inference import predict_tile, reflect_pad
+from mmlgnet_qgis.core.inference import predict_tile
 from mmlgnet_qgis.core.pipeline import ArraySink, ArraySource, classify
 from test_model import small_model
 

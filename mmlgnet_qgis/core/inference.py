@@ -1,13 +1,14 @@
 """Whole-scene inference: the network runs as a convolution over halo-padded tiles.
 
 Each tile is read with a halo of P//2 pixels (reflect-padded only at the scene's own edges),
-so every pixel sees exactly the neighbourhood its own P x P patch would: no seams.
+so every pixel sees exactly the neighbourhood its own P x P patch would: no seams. The tile
+loop lives in pipeline.py (`classify` for sources, `predict_scene` for arrays);
 `predict_patches` is the per-pixel patch formulation, kept as the reference.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -65,35 +66,6 @@ def predict_tile(model: MMLGNet, hsi: np.ndarray | torch.Tensor, lidar: np.ndarr
     cos = model.cosine_from_hidden(z)[0]   # float32, outside autocast
     sim, idx = cos.max(0)
     return (idx + 1).cpu().numpy(), sim.cpu().numpy().astype(np.float32)
-
-
-def predict_scene(model: MMLGNet, hsi: np.ndarray, lidar: np.ndarray, valid: np.ndarray | None = None,
-                  tile: int = 256, device: str | torch.device = "cpu",
-                  progress: Callable[[int, int], None] | None = None,
-                  is_cancelled: Callable[[], bool] | None = None, amp_dtype=None):
-    """Normalised (Bh, H, W) HSI and (Bl, H, W) LiDAR in memory -> (class ids uint16 with
-    0 = nodata, cosine similarity float32 with NaN at nodata)."""
-    model = model.to(device).eval()
-    halo = model.cfg.patch_size // 2
-    height, width = hsi.shape[1:]
-    classes = np.zeros((height, width), np.uint16)
-    sim = np.full((height, width), np.nan, np.float32)
-    n = count_tiles(height, width, tile)
-    for i, win in enumerate(tile_windows(height, width, tile, halo)):
-        if is_cancelled and is_cancelled():
-            from .training import TrainingCancelled
-            raise TrainingCancelled("classification cancelled")
-        sl = (slice(None), slice(win.ry0, win.ry0 + win.rh), slice(win.rx0, win.rx0 + win.rw))
-        c, s = predict_tile(model, reflect_pad(hsi[sl], win.pad), reflect_pad(lidar[sl], win.pad),
-                            device, amp_dtype)
-        classes[win.y0:win.y0 + win.h, win.x0:win.x0 + win.w] = c
-        sim[win.y0:win.y0 + win.h, win.x0:win.x0 + win.w] = s
-        if progress:
-            progress(i + 1, n)
-    if valid is not None:
-        classes[~valid] = 0
-        sim[~valid] = np.nan
-    return classes, sim
 
 
 @torch.no_grad()

@@ -1,8 +1,9 @@
 """Train and classify from sources of windows: in-memory arrays here, GDAL rasters in `raster/`.
 
-A source offers `.name`, `.height`, `.width`, `.bands`, `read_window(x0, y0, w, h) -> (B, h, w)`
-and `valid_window(x0, y0, w, h) -> (h, w) bool`. Classification streams tile by tile, so a
-raster source larger than memory classifies in bounded memory.
+A source offers `.name`, `.height`, `.width`, `.bands` and
+`read_window_with_mask(x0, y0, w, h) -> ((B, h, w) float32, (h, w) bool valid)`: one read gives
+both. Classification streams tile by tile, so a raster source larger than memory classifies in
+bounded memory.
 """
 from __future__ import annotations
 
@@ -36,11 +37,9 @@ class ArraySource:
     def read_window(self, x0, y0, w, h):
         return np.asarray(self.array[:, y0:y0 + h, x0:x0 + w], dtype=np.float32)
 
-    def valid_window(self, x0, y0, w, h):
-        return valid_pixels(self.array[:, y0:y0 + h, x0:x0 + w], self.nodata)
-
     def read_window_with_mask(self, x0, y0, w, h):
-        return self.read_window(x0, y0, w, h), self.valid_window(x0, y0, w, h)
+        return (self.read_window(x0, y0, w, h),
+                valid_pixels(self.array[:, y0:y0 + h, x0:x0 + w], self.nodata))
 
 
 def check_same_size(hsi, lidar) -> None:
@@ -50,7 +49,7 @@ def check_same_size(hsi, lidar) -> None:
 
 
 def read_whole(src) -> tuple[np.ndarray, np.ndarray]:
-    return src.read_window(0, 0, src.width, src.height), src.valid_window(0, 0, src.width, src.height)
+    return src.read_window_with_mask(0, 0, src.width, src.height)
 
 
 def fit(hsi, lidar, labels: np.ndarray, prompt_set: PromptSet, encoder, cfg: TrainConfig,
@@ -227,10 +226,23 @@ def classify(model: MMLGNet, manifest: dict, hsi, lidar, class_sink, similarity_
     tile = auto_tile_size(model, dev, tile)
     n = count_tiles(hsi.height, hsi.width, tile)
     log(f"classifying {hsi.width} x {hsi.height} pixels in {n} tiles of {tile} on {dev}")
-    t0, valid_count = time.perf_counter(), 0
+    t0 = time.perf_counter()
     timers = {"read": 0.0, "normalise": 0.0, "compute": 0.0, "write": 0.0}
     tiles = _read_tiles(hsi, lidar, norm, tile_windows(hsi.height, hsi.width, tile, halo), timers)
-    for i, (win, h, l, valid) in enumerate(_prefetch(tiles) if prefetch else tiles):
+    valid_count = _predict_tiles(model, _prefetch(tiles) if prefetch else tiles, n, dev, amp_dtype, halo,
+                                 class_sink, similarity_sink, timers, progress, is_cancelled)
+    seconds = time.perf_counter() - t0
+    # read/normalise run in the reader thread, overlapped with compute and write
+    return {"pixels": hsi.height * hsi.width, "valid_pixels": valid_count, "tiles": n, "tile": tile,
+            "seconds": seconds, "device": str(dev), **{f"{k}_seconds": v for k, v in timers.items()}}
+
+
+def _predict_tiles(model, tiles, n, dev, amp_dtype, halo, class_sink, similarity_sink, timers,
+                   progress=None, is_cancelled=None) -> int:
+    """Predict each (window, padded HSI, padded LiDAR, valid) tile and write its inner part:
+    class 0 and similarity NaN where invalid. Returns the number of valid pixels."""
+    valid_count = 0
+    for i, (win, h, l, valid) in enumerate(tiles):
         if is_cancelled and is_cancelled():
             raise TrainingCancelled("classification cancelled")
         t1 = time.perf_counter()
@@ -245,7 +257,24 @@ def classify(model: MMLGNet, manifest: dict, hsi, lidar, class_sink, similarity_
         timers["write"] += time.perf_counter() - t2
         if progress:
             progress(i + 1, n)
-    seconds = time.perf_counter() - t0
-    # read/normalise run in the reader thread, overlapped with compute and write
-    return {"pixels": hsi.height * hsi.width, "valid_pixels": valid_count, "tiles": n, "tile": tile,
-            "seconds": seconds, "device": str(dev), **{f"{k}_seconds": v for k, v in timers.items()}}
+    return valid_count
+
+
+def predict_scene(model: MMLGNet, hsi: np.ndarray, lidar: np.ndarray, valid: np.ndarray | None = None,
+                  tile: int = 256, device: str | torch.device = "cpu", amp_dtype=None):
+    """Already-normalised (Bh, H, W) HSI and (Bl, H, W) LiDAR in memory -> (class ids uint16 with
+    0 = nodata, cosine float32 with NaN at nodata), through the same tile loop as `classify`.
+    amp_dtype applies on any device (benchmarks compare bf16 with float32 on CPU too)."""
+    dev = torch.device(device)
+    model = model.to(dev).eval()
+    halo = model.cfg.patch_size // 2
+    height, width = hsi.shape[1:]
+    valid = np.ones((height, width), bool) if valid is None else valid
+    tiles = ((win, reflect_pad(hsi[:, win.ry0:win.ry0 + win.rh, win.rx0:win.rx0 + win.rw], win.pad),
+              reflect_pad(lidar[:, win.ry0:win.ry0 + win.rh, win.rx0:win.rx0 + win.rw], win.pad),
+              valid[win.ry0:win.ry0 + win.rh, win.rx0:win.rx0 + win.rw])
+             for win in tile_windows(height, width, tile, halo))
+    classes, sim = ArraySink(height, width, np.uint16, 0), ArraySink(height, width, np.float32, np.nan)
+    timers = {"compute": 0.0, "write": 0.0}
+    _predict_tiles(model, tiles, count_tiles(height, width, tile), dev, amp_dtype, halo, classes, sim, timers)
+    return classes.array, sim.array
