@@ -8,9 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from .core.scenes import SCENES, default_data_dir
+from .core.scenes import default_data_dir
 
 
 def _say(msg: str) -> None:

@@ -92,6 +92,15 @@ def _qml_document(renderer: str) -> str:
         "</qgis>\n")
 
 
+# QGIS writes this default block into every raster renderer; both styles below carry it.
+_MIN_MAX_ORIGIN = (
+    "      <minMaxOrigin>\n        <limits>None</limits>\n        <extent>WholeRaster</extent>\n"
+    "        <statAccuracy>Estimated</statAccuracy>\n"
+    "        <cumulativeCutLower>0.02</cumulativeCutLower>\n"
+    "        <cumulativeCutUpper>0.98</cumulativeCutUpper>\n"
+    "        <stdDevFactor>2</stdDevFactor>\n      </minMaxOrigin>\n")
+
+
 def paletted_qml(class_names, colours_hex=None, band: int = 1) -> str:
     """QGIS 3.22 paletted renderer style: one entry per class 1..N (0 stays nodata)."""
     entries = []
@@ -102,11 +111,7 @@ def paletted_qml(class_names, colours_hex=None, band: int = 1) -> str:
     renderer = (
         f'    <rasterrenderer type="paletted" band="{band}" opacity="1" alphaBand="-1" nodataColor="">\n'
         "      <rasterTransparency/>\n"
-        "      <minMaxOrigin>\n        <limits>None</limits>\n        <extent>WholeRaster</extent>\n"
-        "        <statAccuracy>Estimated</statAccuracy>\n"
-        "        <cumulativeCutLower>0.02</cumulativeCutLower>\n"
-        "        <cumulativeCutUpper>0.98</cumulativeCutUpper>\n"
-        "        <stdDevFactor>2</stdDevFactor>\n      </minMaxOrigin>\n"
+        + _MIN_MAX_ORIGIN +
         "      <colorPalette>\n" + "".join(entries) + "      </colorPalette>\n"
         '      <colorramp type="randomcolors" name="[source]"/>\n'
         "    </rasterrenderer>\n")
@@ -119,11 +124,7 @@ def gray_qml(vmin: float, vmax: float, band: int = 1) -> str:
         f'    <rasterrenderer type="singlebandgray" grayBand="{band}" gradient="BlackToWhite" '
         'opacity="1" alphaBand="-1" nodataColor="">\n'
         "      <rasterTransparency/>\n"
-        "      <minMaxOrigin>\n        <limits>None</limits>\n        <extent>WholeRaster</extent>\n"
-        "        <statAccuracy>Estimated</statAccuracy>\n"
-        "        <cumulativeCutLower>0.02</cumulativeCutLower>\n"
-        "        <cumulativeCutUpper>0.98</cumulativeCutUpper>\n"
-        "        <stdDevFactor>2</stdDevFactor>\n      </minMaxOrigin>\n"
+        + _MIN_MAX_ORIGIN +
         "      <contrastEnhancement>\n"
         f"        <minValue>{vmin!r}</minValue>\n        <maxValue>{vmax!r}</maxValue>\n"
         "        <algorithm>StretchToMinimumMaximum</algorithm>\n"
