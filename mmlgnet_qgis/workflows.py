@@ -15,7 +15,6 @@ from typing import Callable
 
 import numpy as np
 
-SCENE_SHAPES = {"trento": (166, 600), "muufl": (325, 220)}
 
 
 @contextmanager
@@ -167,7 +166,7 @@ def output_grid(hsi, manifest: dict):
     if getattr(hsi, "grid", None) is not None:
         return hsi.grid
     scene = SCENES.get(manifest.get("scene") or "")
-    if scene and (hsi.height, hsi.width) == SCENE_SHAPES.get(scene.name):
+    if scene and (hsi.height, hsi.width) == scene.shape:
         return RasterGrid.north_up(hsi.width, hsi.height, scene.epsg, scene.origin, scene.pixel_size)
     return RasterGrid.north_up(hsi.width, hsi.height, None, (0.0, float(hsi.height)), 1.0)
 

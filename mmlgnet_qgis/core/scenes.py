@@ -22,6 +22,7 @@ class Scene:
     # Nominal georeference (the benchmark files carry none): EPSG, top-left x/y, pixel size.
     epsg: int
     origin: tuple[float, float]
+    shape: tuple[int, int] = (0, 0)  # rows x cols of the public release
     pixel_size: float = 1.0
     files: dict = field(default_factory=dict)
 
@@ -31,7 +32,7 @@ SCENES = {
         name="trento",
         class_names=("Apple trees", "Buildings", "Ground", "Woods", "Vineyard", "Roads"),
         colours=("#2e8b57", "#d62728", "#c8a165", "#0b5d1e", "#9acd32", "#7f7f7f"),
-        epsg=32632, origin=(664000.0, 5104000.0),
+        epsg=32632, origin=(664000.0, 5104000.0), shape=(166, 600),
         files={"hsi": "HSI.mat", "lidar": "LiDAR.mat", "train": "TRLabel.mat", "test": "TSLabel.mat"},
     ),
     "muufl": Scene(
@@ -41,7 +42,7 @@ SCENES = {
                      "Cloth panels"),
         colours=("#228b22", "#7cfc00", "#bc8f8f", "#f4a460", "#696969", "#1e90ff",
                  "#2f2f4f", "#b22222", "#d3d3d3", "#ffd700", "#ff00ff"),
-        epsg=32616, origin=(334000.0, 3365000.0),
+        epsg=32616, origin=(334000.0, 3365000.0), shape=(325, 220),
         files={"hsi": "HSI.mat", "lidar": "LiDAR.mat", "train": "mask_train_150.mat",
                "test": "mask_test_150.mat"},
     ),
