@@ -127,7 +127,9 @@ def train_model(hsi: np.ndarray, lidar: np.ndarray, labels: np.ndarray, class_em
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         order = torch.randperm(n, generator=gen).to(device)
-        loss_sum, correct = 0.0, 0
+        # accumulated on the device: a .item() per step would stall a GPU every batch
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
         for s in range(steps_per_epoch):
             if is_cancelled and is_cancelled():
                 raise TrainingCancelled("training cancelled")
@@ -146,9 +148,9 @@ def train_model(hsi: np.ndarray, lidar: np.ndarray, labels: np.ndarray, class_em
             loss.backward()
             opt.step()
             sched.step()
-            loss_sum += float(loss.detach()) * idx.numel()
-            correct += int((logits.argmax(1) == y[idx]).sum())
-        metrics = {"loss": loss_sum / n, "train_oa": 100.0 * correct / n, "lr": sched.get_last_lr()[0]}
+            loss_sum += loss.detach().double() * idx.numel()
+            correct += (logits.argmax(1) == y[idx]).sum()
+        metrics = {"loss": float(loss_sum) / n, "train_oa": 100.0 * int(correct) / n, "lr": sched.get_last_lr()[0]}
         history["epoch"].append(epoch)
         for key, val in metrics.items():
             history[key].append(val)
