@@ -80,14 +80,14 @@ def write_synthetic_pair(folder, size, bands):
 
 
 def end_to_end(device, size, bands, folder):
-    from mmlgnet_qgis.inputs import RasterWindowSource
+    from mmlgnet_qgis.raster.reader import RasterSource
     from mmlgnet_qgis.raster.writer import ClassRasterWriter
     t = time.perf_counter()
     paths = write_synthetic_pair(folder, size, bands)
     write_s = time.perf_counter() - t
     model, _ = make_model(bands, 1, device)
     norm = {"hsi_mean": [2000.0] * bands, "hsi_std": [800.0] * bands, "lidar_mean": [2000.0], "lidar_std": [800.0]}
-    hsi, lidar = RasterWindowSource(paths["hsi"], "hsi"), RasterWindowSource(paths["lidar"], "lidar")
+    hsi, lidar = RasterSource(paths["hsi"], "hsi"), RasterSource(paths["lidar"], "lidar")
     out = str(Path(folder) / "classes.tif")
     with ClassRasterWriter(out, hsi.grid, [f"c{i}" for i in range(1, 7)]) as writer:
         stats = classify(model, {"normalisation": norm}, hsi, lidar, writer, device=str(device))

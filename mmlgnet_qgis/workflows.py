@@ -57,7 +57,7 @@ def open_pair(hsi_spec: str, lidar_spec: str, resample: bool = False, log=None):
     GDAL rasters must share CRS, extent and pixel size (GridMismatchError names both grids)
     unless resample is set: then LiDAR is warped onto the HSI grid on the fly (bilinear VRT).
     """
-    from .inputs import RasterWindowSource, open_image
+    from .inputs import open_image
     log = log or (lambda m: None)
     hsi = open_image(hsi_spec, "HSI")
     lidar = open_image(lidar_spec, "LiDAR")
@@ -65,10 +65,10 @@ def open_pair(hsi_spec: str, lidar_spec: str, resample: bool = False, log=None):
     if hg is not None and lg is not None:
         from .raster.grid import check_aligned, same_grid
         if resample and not same_grid(hg, lg):
-            from .raster.reader import resample_to_grid
+            from .raster.reader import RasterSource, resample_to_grid
             lidar.close()
             vrt = resample_to_grid(lidar_spec, hg, "bilinear")
-            lidar = RasterWindowSource(vrt, name=f"LiDAR ({lidar_spec}, resampled onto the HSI grid)")
+            lidar = RasterSource(vrt, name=f"LiDAR ({lidar_spec}, resampled onto the HSI grid)")
             log(f"LiDAR resampled (bilinear) onto the HSI grid: {hg.describe()}")
         check_aligned(hg, lidar.grid, hsi.name, lidar.name)
         log(f"HSI grid: {hg.describe()}")

@@ -71,7 +71,8 @@ class EvaluateAlgorithm(MMLGNetAlgorithm):
 
     def process(self, parameters, context, feedback):
         dependencies.require()
-        from ..inputs import RasterWindowSource, read_labels
+        from ..inputs import read_labels
+        from ..raster.reader import RasterSource
         from ..report import format_report_text
         from ..workflows import class_info, evaluate_to_report, training_labels
         html_path = Path(self.parameterAsFileOutput(parameters, "REPORT", context))
@@ -82,7 +83,7 @@ class EvaluateAlgorithm(MMLGNetAlgorithm):
         model = self.parameterAsFile(parameters, "MODEL", context) or None
         with processing_errors(str(html_path), str(json_path), *(f"{stem}_{k}.png" for k in ("confusion", "curves", "map"))):
             predicted = read_labels(self.classified)
-            src = RasterWindowSource(self.classified, name="classified")
+            src = RasterSource(self.classified, name="classified")
             try:
                 reference = training_labels(self.reference, src, self.reference_vector,
                                             self.parameterAsString(parameters, "REFERENCE_FIELD", context))

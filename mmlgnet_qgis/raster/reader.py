@@ -61,6 +61,8 @@ class RasterSource:
     def band_count(self) -> int:
         return self.grid.band_count
 
+    bands = band_count  # the name core.pipeline's window sources use
+
     def band_descriptions(self) -> list[str]:
         return [b.GetDescription() for b in self._bands]
 
