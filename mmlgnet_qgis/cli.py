@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .core import defaults
 from .core.scenes import SCENES
 
 
@@ -128,15 +129,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="model file to write (.safetensors)")
     t.add_argument("--prompts", help="prompt set: JSON file or JSON string")
     t.add_argument("--scene", choices=sorted(SCENES), help="benchmark scene: class names and default prompts")
-    t.add_argument("--epochs", type=int, default=60)
+    t.add_argument("--epochs", type=int, default=defaults.EPOCHS)
     t.add_argument("--device", default="auto", help="auto, cpu or cuda")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--text-encoder", default="minilm",
                    help="minilm (offline), clip:MODEL:TAG (e.g. clip:ViT-B-32:openai, needs internet once) "
                         "or clip:MODEL:/path/checkpoint.pt")
-    t.add_argument("--loss", default="symmetric", choices=["symmetric", "pixel2text", "text2pixel"])
-    t.add_argument("--distill-weight", type=float, default=0.5, help="self-distillation weight (0 = off)")
-    t.add_argument("--ce-weight", type=float, default=0.0, help="auxiliary cross-entropy weight")
+    t.add_argument("--loss", default=defaults.DEFAULT_LOSS, choices=defaults.LOSS_MODES)
+    t.add_argument("--distill-weight", type=float, default=defaults.DISTILL_WEIGHT,
+                   help="self-distillation weight (0 = off)")
+    t.add_argument("--ce-weight", type=float, default=defaults.CE_WEIGHT, help="auxiliary cross-entropy weight")
     t.add_argument("--patch-size", type=int, help="odd neighbourhood size, >= 7 (default 15)")
     t.add_argument("--modalities", choices=["both", "hsi", "lidar"])
     t.add_argument("--threads", type=int, help="CPU threads for torch")
@@ -170,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="train on Trento, classify, write GeoTIFF + accuracy report")
     d.add_argument("--data", help="benchmark data folder (default ../shared/data or $MMLGNET_DATA)")
     d.add_argument("--out", default="demo-out")
-    d.add_argument("--epochs", type=int, default=60)
+    d.add_argument("--epochs", type=int, default=defaults.EPOCHS)
     d.add_argument("--device", default="auto")
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=cmd_demo)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-LOSS_MODES = ("pixel2text", "text2pixel", "symmetric")
+from .defaults import LOSS_MODES
 
 
 def pixel_to_text(logits: torch.Tensor, labels: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import defaults
+
 MODALITIES = ("both", "hsi", "lidar")
 
 
@@ -21,10 +23,10 @@ class ModelConfig:
     hsi_bands: int
     lidar_bands: int
     embed_dim: int
-    patch_size: int = 15
-    hsi_width: int = 64       # after the 1x1 spectral reduction and the 3x3 convs
-    lidar_width: int = 32
-    fusion_width: int = 128
+    patch_size: int = defaults.PATCH_SIZE
+    hsi_width: int = defaults.HSI_WIDTH
+    lidar_width: int = defaults.LIDAR_WIDTH
+    fusion_width: int = defaults.FUSION_WIDTH
     dropout: float = 0.1
     modalities: str = "both"
 

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import defaults
 from .losses import LOSS_MODES, contrastive_loss, self_distillation
 from .model import MMLGNet, ModelConfig
 
@@ -20,15 +21,15 @@ class TrainingCancelled(RuntimeError):
 
 @dataclass
 class TrainConfig:
-    epochs: int = 60
-    batch_size: int = 64
-    lr: float = 2e-3
+    epochs: int = defaults.EPOCHS
+    batch_size: int = defaults.BATCH_SIZE
+    lr: float = defaults.LEARNING_RATE
     weight_decay: float = 1e-4
     warmup_epochs: int = 3
-    loss: str = "symmetric"
+    loss: str = defaults.DEFAULT_LOSS
     label_smoothing: float = 0.1
-    ce_weight: float = 0.0           # auxiliary cross-entropy head
-    distill_weight: float = 0.5      # self-distillation of the per-modality heads
+    ce_weight: float = defaults.CE_WEIGHT
+    distill_weight: float = defaults.DISTILL_WEIGHT
     distill_temperature: float = 2.0
     augment: bool = True             # random flips / transposes (the 8 dihedral views)
     seed: int = 0

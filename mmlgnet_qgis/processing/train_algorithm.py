@@ -8,12 +8,14 @@ from qgis.core import (QgsProcessing, QgsProcessingException, QgsProcessingOutpu
                        QgsProcessingParameterRasterLayer, QgsProcessingParameterString,
                        QgsProcessingParameterVectorLayer, QgsProject)
 
+from ..core import defaults
 from . import dependencies
 from .algorithm_base import (DEVICES, SCENES, MMLGNetAlgorithm, optional_string,
                              processing_errors, progress_to, raster_path, threads_parameter, vector_path)
 from .project_prompts import read_project_prompts
 
-LOSSES = ["symmetric", "pixel2text", "text2pixel"]
+# the default loss first: enum index 0 is the default
+LOSSES = [defaults.DEFAULT_LOSS] + [m for m in defaults.LOSS_MODES if m != defaults.DEFAULT_LOSS]
 INT = QgsProcessingParameterNumber.Integer
 
 
@@ -58,19 +60,20 @@ class TrainAlgorithm(MMLGNetAlgorithm):
             "SCENE", self.tr("Benchmark scene (class names and prompts when no prompt set is given)"),
             SCENES, defaultValue=0))
         self.addParameter(QgsProcessingParameterString("TEXT_ENCODER", self.tr("Text encoder"), "minilm"))
-        self.addParameter(QgsProcessingParameterNumber("EPOCHS", self.tr("Epochs"), INT, 60, minValue=1))
+        self.addParameter(QgsProcessingParameterNumber("EPOCHS", self.tr("Epochs"), INT, defaults.EPOCHS, minValue=1))
         self.addParameter(QgsProcessingParameterNumber(
-            "PATCH_SIZE", self.tr("Patch size (odd, pixels)"), INT, 11, minValue=7, maxValue=63))
+            "PATCH_SIZE", self.tr("Patch size (odd, pixels)"), INT, defaults.PATCH_SIZE, minValue=7, maxValue=63))
         self.addParameter(QgsProcessingParameterEnum("LOSS", self.tr("Contrastive loss"), LOSSES, defaultValue=0))
         self.addParameter(QgsProcessingParameterEnum("DEVICE", self.tr("Device"), DEVICES, defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber("SEED", self.tr("Random seed"), INT, 0, minValue=0))
         self.addParameter(QgsProcessingParameterBoolean(
             "RESAMPLE", self.tr("Resample LiDAR onto the HSI grid"), defaultValue=False))
-        for name, label, default, kind in (("BATCH_SIZE", "Batch size", 64, INT),
-                                           ("LEARNING_RATE", "Learning rate", 0.002, QgsProcessingParameterNumber.Double),
-                                           ("HSI_WIDTH", "HSI branch width", 64, INT),
-                                           ("LIDAR_WIDTH", "LiDAR branch width", 32, INT),
-                                           ("FUSION_WIDTH", "Fusion width", 128, INT)):
+        for name, label, default, kind in (
+                ("BATCH_SIZE", "Batch size", defaults.BATCH_SIZE, INT),
+                ("LEARNING_RATE", "Learning rate", defaults.LEARNING_RATE, QgsProcessingParameterNumber.Double),
+                ("HSI_WIDTH", "HSI branch width", defaults.HSI_WIDTH, INT),
+                ("LIDAR_WIDTH", "LiDAR branch width", defaults.LIDAR_WIDTH, INT),
+                ("FUSION_WIDTH", "Fusion width", defaults.FUSION_WIDTH, INT)):
             p = QgsProcessingParameterNumber(name, self.tr(label), kind, default, minValue=1e-6 if kind != INT else 2)
             p.setFlags(p.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
             self.addParameter(p)

@@ -1,0 +1,16 @@
+"""Default training and architecture settings, importable without torch.
+
+ModelConfig / TrainConfig take their defaults from here, and so do the command line and the
+Processing algorithms (which must load in a QGIS without torch): one place, no drift.
+"""
+LOSS_MODES = ("pixel2text", "text2pixel", "symmetric")
+DEFAULT_LOSS = "symmetric"
+PATCH_SIZE = 15
+HSI_WIDTH = 64      # after the 1x1 spectral reduction and the 3x3 convs
+LIDAR_WIDTH = 32
+FUSION_WIDTH = 128
+EPOCHS = 60
+BATCH_SIZE = 64
+LEARNING_RATE = 2e-3
+DISTILL_WEIGHT = 0.5   # self-distillation of the per-modality heads
+CE_WEIGHT = 0.0        # auxiliary cross-entropy head
