@@ -50,6 +50,11 @@ out["icon"] = os.path.isfile(icon_path())
 out["trento_prompts"] = [c.prompts for c in scene_prompt_set("trento").classes]
 out["algs"] = sorted(a.id() for a in QgsApplication.processingRegistry().algorithms() if a.provider().id() == "mmlgnet")
 if block:
+    try:  # what initGui imports: the prompt dock must not need torch either
+        import mmlgnet_qgis.gui.dock_controller  # noqa: F401
+        out["gui_import_error"] = None
+    except ImportError as exc:
+        out["gui_import_error"] = repr(exc)
     import numpy as np
     from osgeo import gdal, osr
     srs = osr.SpatialReference(); srs.ImportFromEPSG(32632)
@@ -128,6 +133,7 @@ def test_without_torch_the_plugin_loads_and_algorithms_explain_the_install(insta
     _, _, plugins = installed
     out = load_in_qgis(plugins, tmp_path, block_torch=True)
     assert out["loaded"] and out["started"] and out["algs"] == ALGS
+    assert out["gui_import_error"] is None
     assert not out["torch_imported"] and not out["output_written"]
     msg = out["error"]
     assert msg and "torch" in msg and "pip install" in msg

@@ -1,6 +1,7 @@
 """Model file: one safetensors file whose header metadata holds the JSON manifest.
 
 Weights are plain tensors and the manifest is JSON, so loading never executes code.
+Reading the manifest needs no torch (the prompt dock does it in a QGIS without torch).
 The manifest: format version, band counts, wavelengths, normalisation, patch size, classes
 (ids, names, colours), prompts and templates, text-encoder identity, class embeddings,
 training settings and history summary.
@@ -11,11 +12,12 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from .model import MMLGNet, ModelConfig
+if TYPE_CHECKING:
+    from .model import MMLGNet
 
 FORMAT = "mmlgnet-model"
 FORMAT_VERSION = 1
@@ -53,7 +55,7 @@ def read_manifest(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="numpy") as f:
             meta = f.metadata() or {}
     except Exception as exc:  # safetensors raises its own error types for damaged headers
         raise ModelFileError(f"{path} is not an MMLGNet model file or is damaged ({exc})") from exc
@@ -72,7 +74,10 @@ def read_manifest(path: str | os.PathLike) -> dict:
 
 
 def load_model(path: str | os.PathLike) -> tuple[MMLGNet, dict]:
+    import torch
     from safetensors.torch import load_file
+
+    from .model import MMLGNet, ModelConfig
     manifest = read_manifest(path)
     try:
         tensors = load_file(str(path))

@@ -13,7 +13,6 @@ from qgis.core import QgsTask
 from qgis.PyQt.QtCore import pyqtSignal
 
 from ..core.prompts import PromptSet, class_embeddings
-from ..core.text_encoders import build_text_encoder
 
 BUILD_SHARE = 30.0  # percent of the progress bar spent building the encoder
 
@@ -48,6 +47,7 @@ def encode_prompt_set(prompt_set: PromptSet, spec, encoder=None,
     if progress:
         progress(1.0)
     if encoder is None:
+        from ..core.text_encoders import build_text_encoder  # imports torch: not at plugin load
         encoder = build_text_encoder(spec)
     if is_canceled and is_canceled():
         raise EncodeCanceled()

@@ -9,7 +9,6 @@ from qgis.PyQt.QtCore import pyqtSignal
 from qgis.PyQt.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QLabel, QLineEdit,
                                  QToolButton, QWidget)
 
-from ..core.text_encoders import CHECKPOINT_SUFFIXES
 
 MINILM, CLIP = "minilm", "clip"
 DEFAULT_CLIP_MODEL = "ViT-B-32"
@@ -86,6 +85,7 @@ class EncoderPicker(QWidget):
             w.setVisible(clip)
 
     def _browse(self) -> None:
+        from ..core.text_encoders import CHECKPOINT_SUFFIXES  # imports torch: not at plugin load
         pattern = " ".join(f"*{s}" for s in CHECKPOINT_SUFFIXES)
         path, _ = QFileDialog.getOpenFileName(self, "CLIP checkpoint", "", f"Checkpoints ({pattern})")
         if path:
