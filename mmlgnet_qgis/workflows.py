@@ -163,11 +163,12 @@ def output_grid(hsi, manifest: dict):
     """The HSI's own grid; for .mat inputs the scene's nominal grid (or a bare pixel grid)."""
     from .core.scenes import SCENES
     from .raster.grid import RasterGrid
+    from .raster.mat_import import nominal_grid
     if getattr(hsi, "grid", None) is not None:
         return hsi.grid
     scene = SCENES.get(manifest.get("scene") or "")
     if scene and (hsi.height, hsi.width) == scene.shape:
-        return RasterGrid.north_up(hsi.width, hsi.height, scene.epsg, scene.origin, scene.pixel_size)
+        return nominal_grid(scene.name)
     return RasterGrid.north_up(hsi.width, hsi.height, None, (0.0, float(hsi.height)), 1.0)
 
 

@@ -131,7 +131,8 @@ def test_terminated_classify_leaves_no_file(scene, tmp_path):
     import signal
     import time
     d, model = scene
-    big = np.tile(__import__("scipy.io").io.loadmat(d / "HSI.mat")["HSI"], (12, 12, 1))
+    # ~15,000 tiles of 8 px: minutes of work, so the signal always lands mid-run
+    big = np.tile(__import__("scipy.io").io.loadmat(d / "HSI.mat")["HSI"], (30, 30, 1))
     savemat(tmp_path / "HSI.mat", {"HSI": big})
     savemat(tmp_path / "LiDAR.mat", {"LiDAR": np.ones(big.shape[:2], np.float32)})
     out = tmp_path / "out" / "classes.tif"

@@ -27,13 +27,10 @@ def scene_georef(scene: str) -> dict:
     return {"epsg": s.epsg, "origin_xy": tuple(s.origin), "pixel_size": s.pixel_size}
 
 
-def nominal_grid(scene: str, shape: tuple[int, int] | None = None, data_dir=None) -> RasterGrid:
-    """Nominal grid of a scene. shape = (rows, cols); without it, read from the scene's
-    training-label file (small) in data_dir / MMLGNET_DATA."""
+def nominal_grid(scene: str, shape: tuple[int, int] | None = None) -> RasterGrid:
+    """Nominal grid of a scene. shape = (rows, cols); without it, the public release's size."""
     s = _scene(scene)
-    if shape is None:
-        shape = as_labels(load_mat_array(str(scene_paths(scene, data_dir)["train"]))).shape
-    rows, cols = int(shape[0]), int(shape[1])
+    rows, cols = (int(v) for v in (shape or s.shape))
     return RasterGrid.north_up(cols, rows, s.epsg, s.origin, s.pixel_size)
 
 
