@@ -36,16 +36,20 @@ def _log(msg: str) -> None:
 def cmd_train(args) -> int:
     from .core.training import TrainConfig
     from .inputs import wavelengths_of
-    from .workflows import choose_prompt_set, close_sources, open_pair, train_to_file, training_labels
+    from .workflows import check_outputs, close_sources, open_pair, prompt_file, train_to_file, training_inputs
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)
+    if bool(args.train_labels) == bool(args.label_vector):
+        raise ValueError("give training labels: --train-labels RASTER or --label-vector LAYER --label-field FIELD")
+    check_outputs({"model file": args.out},
+                  {"HSI": args.hsi, "LiDAR": args.lidar, "training labels": args.train_labels,
+                   "vector labels": args.label_vector, "prompt file": prompt_file(args.prompts)})
     hsi, lidar = open_pair(args.hsi, args.lidar, args.resample_lidar, log=_log)
     try:
-        labels = training_labels(args.train_labels, like=hsi)
-        if not (args.prompts or args.scene or labels.max() > 0):
-            raise SystemExit("give --prompts PROMPTS.json or --scene trento|muufl to name the classes")
-        prompts, _ = choose_prompt_set(args.prompts, None, args.scene, int(labels.max()))
+        labels, prompts, source = training_inputs(hsi, args.train_labels, args.label_vector, args.label_field,
+                                                  args.prompts, None, args.scene, log=_log)
+        _log(f"classes from {source}: {', '.join(prompts.names[:20])}{' ...' if len(prompts.names) > 20 else ''}")
         model_over = {k: v for k, v in {"patch_size": args.patch_size, "modalities": args.modalities}.items() if v}
         cfg = TrainConfig(epochs=args.epochs, device=args.device, seed=args.seed, loss=args.loss,
                           distill_weight=args.distill_weight, ce_weight=args.ce_weight, model=model_over)
@@ -60,22 +64,26 @@ def cmd_train(args) -> int:
 
 def cmd_classify(args) -> int:
     from .core.pipeline import ArraySink, classify
-    from .workflows import classify_to_geotiff, close_sources, load_model_with_prompts, open_pair
+    from .workflows import (check_outputs, classify_to_geotiff, close_sources, load_model_with_prompts, open_pair,
+                            prompt_file)
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    check_outputs({"classified raster": args.out, "confidence raster": args.confidence},
+                  {"HSI": args.hsi, "LiDAR": args.lidar, "model file": args.model,
+                   "prompt file": prompt_file(args.prompts)})
     model, manifest = load_model_with_prompts(args.model, args.prompts)
     hsi, lidar = open_pair(args.hsi, args.lidar, args.resample_lidar, log=_log)
-    out = Path(args.out)
     try:
         if out.suffix.lower() == ".npy":  # GDAL-free output for bare GPU boxes
             sink = ArraySink(hsi.height, hsi.width, np.uint16, 0)
             conf = ArraySink(hsi.height, hsi.width, np.float32, np.nan) if args.confidence else None
             stats = classify(model, manifest, hsi, lidar, sink, conf, tile=args.tile, device=args.device,
                              progress=_progress_printer("tile"), log=_log, amp=args.amp)
-            np.save(out, sink.array)
+            _save_npy(out, sink.array)
             if conf is not None:
-                np.save(args.confidence, conf.array)
+                _save_npy(args.confidence, conf.array)
         else:
             stats = classify_to_geotiff(model, manifest, hsi, lidar, out, args.confidence, tile=args.tile,
                                         device=args.device, progress=_progress_printer("tile"), log=_log,
@@ -88,6 +96,12 @@ def cmd_classify(args) -> int:
     return 0
 
 
+def _save_npy(path, array) -> None:
+    from .core.atomic_files import atomic_path
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, array)
+
+
 def _read_classified(spec: str) -> np.ndarray:
     if spec.lower().endswith(".npy"):
         return np.load(spec, allow_pickle=False)
@@ -98,7 +112,11 @@ def _read_classified(spec: str) -> np.ndarray:
 def cmd_evaluate(args) -> int:
     from .inputs import read_labels
     from .report import format_report_text
-    from .workflows import class_info, evaluate_to_report
+    from .workflows import check_outputs, class_info, evaluate_to_report
+    stem = str(Path(args.report).with_suffix(""))
+    check_outputs({"report": args.report, "HTML report": stem + ".html",
+                   **{f"{k} picture": f"{stem}_{k}.png" for k in ("confusion", "curves", "map")}},
+                  {"classified raster": args.classified, "reference labels": args.labels, "model file": args.model})
     predicted = _read_classified(args.classified)
     reference = read_labels(args.labels)
     names, colours, history = class_info(args.model, args.scene, args.classified,
@@ -125,7 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model on labelled pixels")
     t.add_argument("--hsi", required=True, help=f"hyperspectral image: {img_help}")
     t.add_argument("--lidar", required=True, help=f"LiDAR raster (1 or more bands): {img_help}")
-    t.add_argument("--train-labels", required=True, help="class ids, 0 = unlabeled (.mat or raster)")
+    t.add_argument("--train-labels", help="class ids, 0 = unlabeled (.mat or raster on the HSI grid)")
+    t.add_argument("--label-vector", help="...or a vector layer of labelled areas (any CRS: reprojected)")
+    t.add_argument("--label-field", help="its class field: integer ids, or class names of the prompt set")
     t.add_argument("--out", required=True, help="model file to write (.safetensors)")
     t.add_argument("--prompts", help="prompt set: JSON file or JSON string")
     t.add_argument("--scene", choices=sorted(SCENES), help="benchmark scene: class names and default prompts")
@@ -192,6 +212,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         _log("interrupted")
         return 130
-    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as exc:
-        _log(f"error: {exc}")
+    except ImportError as exc:  # e.g. open_clip for a clip: text encoder
+        _log(f"error: {exc}; install it into this Python (see README, 'Set up')")
+        return 2
+    except (ValueError, OSError, KeyError, RuntimeError) as exc:  # OSError: FileNotFound, disk full, ...
+        _log(f"error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}")
         return 2

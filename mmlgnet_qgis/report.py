@@ -16,6 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .core.atomic_files import atomic_path, write_text_atomic
+
 # Debian's matplotlib beside the venv's (QGIS needs --system-site-packages): 3-D axes are unused.
 warnings.filterwarnings("ignore", message="Unable to import Axes3D")
 
@@ -58,7 +60,8 @@ def _save(fig, path) -> str:
     FigureCanvasAgg(fig)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=_DPI, bbox_inches="tight", pad_inches=0.1, facecolor="white")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=_DPI, bbox_inches="tight", pad_inches=0.1, facecolor="white", format="png")
     return str(path)
 
 
@@ -352,8 +355,7 @@ def write_report(report: dict, out_json, class_names: Sequence[str], colours_hex
     payload = dict(report)
     if history is not None:
         payload["history"] = history
-    out_json.write_text(json.dumps(_jsonable(payload), indent=2, allow_nan=False) + "\n",
-                        encoding="utf-8")
+    write_text_atomic(out_json, json.dumps(_jsonable(payload), indent=2, allow_nan=False) + "\n")
 
     paths: dict = {"json": str(out_json), "confusion_png": None, "curves_png": None,
                    "map_png": None}
@@ -367,7 +369,6 @@ def write_report(report: dict, out_json, class_names: Sequence[str], colours_hex
                                                 f"{stem}_map.png")
 
     html_path = Path(f"{stem}.html")
-    html_path.write_text(_html_page(report, class_names, colours_hex, paths, title),
-                         encoding="utf-8")
+    write_text_atomic(html_path, _html_page(report, class_names, colours_hex, paths, title))
     paths["html"] = str(html_path)
     return paths

@@ -50,6 +50,11 @@ def choose_prompt_set(prompts: str | None = None, project_json: str | None = Non
     raise ValueError("no class names: give a prompt set (JSON) or a benchmark scene")
 
 
+def prompt_file(prompts: str | None) -> str | None:
+    """The file a prompts value names, or None for inline JSON (or nothing)."""
+    return prompts.strip() if prompts and prompts.strip() and not prompts.lstrip().startswith("{") else None
+
+
 # -- inputs -------------------------------------------------------------------------------------
 def open_pair(hsi_spec: str, lidar_spec: str, resample: bool = False, log=None):
     """HSI and LiDAR window sources on one pixel grid.
@@ -82,30 +87,77 @@ def close_sources(*sources) -> None:
             close()
 
 
-def training_labels(spec: str | None, like, vector: str | None = None, field: str | None = None) -> np.ndarray:
+def training_labels(spec: str | None, like, vector: str | None = None, field: str | None = None,
+                    class_names=None) -> np.ndarray:
     """Class ids (0 = none) on the HSI's grid: a label raster/.mat, or a vector layer's field
-    rasterised (and reprojected) onto that grid."""
+    (integer ids, or class names matched to class_names) rasterised (and reprojected) onto that grid."""
     if vector:
         if not field:
-            raise ValueError("a vector label layer needs the name of its class-id field")
+            raise ValueError("a vector label layer needs the name of its class field")
         if getattr(like, "grid", None) is None:
             raise ValueError("vector labels need a georeferenced HSI raster to rasterise onto")
         from .raster.vector_labels import rasterize_labels
-        return rasterize_labels(vector, field, like.grid)
+        return rasterize_labels(vector, field, like.grid, class_names=class_names)
     if not spec:
         raise ValueError("give training labels: a raster of class ids or a vector layer and field")
     from .inputs import read_labels
     return read_labels(spec, like=like)
 
 
+def training_inputs(hsi, labels_spec=None, vector=None, field=None, prompts=None, project_json=None,
+                    scene=None, log=None):
+    """Labels and the prompt set naming their classes, checked together. Returns
+    (labels, prompt set, where the prompts came from)."""
+    log = log or (lambda m: None)
+    named = bool((prompts and prompts.strip()) or (project_json and project_json.strip()) or scene)
+    prompt_set = source = None
+    if named:  # first, so a vector field of class names can be matched to the classes
+        prompt_set, source = choose_prompt_set(prompts, project_json, scene)
+    labels = training_labels(labels_spec, hsi, vector, field, prompt_set.names if prompt_set else None)
+    where = vector or labels_spec
+    if not labels.any():
+        raise ValueError(f"the training labels ({where}) hold no labelled pixel: every value is 0 or nodata")
+    if labels.min() < 0:
+        raise ValueError(f"the training labels ({where}) hold class id {int(labels.min())}; ids are 1..N, 0 = none")
+    if prompt_set is None:
+        prompt_set, source = choose_prompt_set(n_classes=int(labels.max()))
+    ids, counts = np.unique(labels[labels > 0], return_counts=True)
+    if ids.max() > len(prompt_set.classes):
+        missing = [int(i) for i in ids if i > len(prompt_set.classes)]
+        raise ValueError(f"the training labels ({where}) hold class id(s) {', '.join(map(str, missing[:10]))} "
+                         f"that {source} does not name: it has {len(prompt_set.classes)} classes "
+                         f"({', '.join(prompt_set.names[:10])}{', ...' if len(prompt_set.names) > 10 else ''})")
+    for k, n in zip(ids, counts):
+        if n < 5:
+            log(f"warning: class {k} '{prompt_set.names[k - 1]}' has only {n} labelled pixel(s); "
+                f"its accuracy will be unreliable")
+    unlabelled = sorted(set(range(1, len(prompt_set.classes) + 1)) - set(int(i) for i in ids))
+    if unlabelled:
+        log(f"warning: no labelled pixel for class(es) {', '.join(map(str, unlabelled[:20]))}: the model "
+            f"learns them from their prompts alone")
+    return labels, prompt_set, source
+
+
+def check_outputs(outputs: dict, inputs: dict) -> None:
+    """Before any work: each output's folder exists and is writable, and no output is an input.
+    outputs and inputs are {label: path}; None paths are skipped."""
+    from .core.atomic_files import check_output_path, refuse_overwriting_inputs
+    refuse_overwriting_inputs(outputs, inputs)
+    for label, path in outputs.items():
+        if path:
+            check_output_path(path, label)
+
+
 # -- train --------------------------------------------------------------------------------------
 def train_to_file(hsi, lidar, labels, prompt_set, text_encoder: str, cfg, out: str | Path,
                   scene: str | None = None, wavelengths=None, progress=None, is_cancelled=None, log=None):
     """fit() then save the model file (written atomically). Returns (manifest, history)."""
+    from .core.atomic_files import check_output_path
     from .core.model_file import save_model
     from .core.pipeline import fit
     from .core.text_encoders import build_text_encoder
     log = log or (lambda m: None)
+    check_output_path(out, "model file")  # before training, not after minutes of it
     for w in prompt_set.warnings():
         log(f"warning: {w}")
     encoder = build_text_encoder(text_encoder)
@@ -113,7 +165,11 @@ def train_to_file(hsi, lidar, labels, prompt_set, text_encoder: str, cfg, out: s
                                    progress=progress, is_cancelled=is_cancelled, log=log)
     manifest["scene"] = scene
     manifest["history"] = history
-    save_model(out, model, manifest)
+    try:
+        save_model(out, model, manifest)
+    except OSError as exc:
+        raise OSError(f"could not write the model file {out}: {exc} (is the disk full, or the file larger "
+                      f"than a file-size limit allows?); nothing was left behind") from exc
     return manifest, history
 
 
@@ -124,6 +180,7 @@ def curves_png_for(html_path: str | Path) -> str:
 
 def write_training_page(history: dict, manifest: dict, html_path: str | Path) -> str:
     """A small self-contained HTML page: settings, final numbers and the training curves."""
+    from .core.atomic_files import write_text_atomic
     from .report import render_curves_png
     html_path = Path(html_path)
     png = render_curves_png(history, curves_png_for(html_path), "Training")
@@ -134,14 +191,14 @@ def write_training_page(history: dict, manifest: dict, html_path: str | Path) ->
     rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v))}</td></tr>"
                    for k, v in tr.get("config", {}).items())
     classes = ", ".join(html.escape(c["name"]) for c in manifest.get("classes", []))
-    html_path.write_text(
+    write_text_atomic(html_path,
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>MMLGNet training</title></head><body>"
         f"<h1>MMLGNet training</h1><p>Classes: {classes}<br>Text encoder: "
         f"{html.escape(str(manifest.get('text_encoder', {}).get('model')))}<br>"
         f"Labelled pixels: {tr.get('labelled_pixels')}; final loss {tr.get('final_loss', float('nan')):.4f}; "
         f"final training OA {tr.get('final_train_oa', float('nan')):.2f} %; "
         f"{tr.get('seconds', float('nan')):.1f} s</p>{img}<h2>Settings</h2><table>{rows}</table>"
-        "</body></html>", encoding="utf-8")
+        "</body></html>")
     return str(html_path)
 
 
@@ -180,6 +237,8 @@ def classify_to_geotiff(model, manifest: dict, hsi, lidar, out: str | Path, conf
     a cancel leaves neither behind."""
     from .core.pipeline import classify
     from .raster.writer import ClassRasterWriter, FloatRasterWriter
+    check_outputs({"classified raster": out, "confidence raster": confidence},
+                  {"HSI": getattr(hsi, "path", None), "LiDAR": getattr(lidar, "path", None)})
     names = [c["name"] for c in manifest["classes"]]
     colours = [c["color"] for c in manifest["classes"]]
     grid = output_grid(hsi, manifest)

@@ -63,6 +63,12 @@ def fit(hsi, lidar, labels: np.ndarray, prompt_set: PromptSet, encoder, cfg: Tra
     h_raw, h_ok = read_whole(hsi)
     l_raw, l_ok = read_whole(lidar)
     valid = h_ok & l_ok
+    if not valid.any():
+        raise ValueError(f"every pixel is nodata (or NaN / inf) in HSI '{hsi.name}' or LiDAR '{lidar.name}': "
+                         f"nothing to train on")
+    if (labels > 0).any() and not (valid & (labels > 0)).any():
+        raise ValueError(f"all {int((labels > 0).sum())} labelled pixels fall on nodata (or NaN / inf) in "
+                         f"HSI '{hsi.name}' or LiDAR '{lidar.name}'")
     h_mean, h_std = band_stats(h_raw, valid)
     l_mean, l_std = band_stats(l_raw, valid)
     labels = np.where(valid, labels, 0)  # never learn from nodata pixels
@@ -232,6 +238,9 @@ def classify(model: MMLGNet, manifest: dict, hsi, lidar, class_sink, similarity_
     valid_count = _predict_tiles(model, _prefetch(tiles) if prefetch else tiles, n, dev, amp_dtype, halo,
                                  class_sink, similarity_sink, timers, progress, is_cancelled)
     seconds = time.perf_counter() - t0
+    if valid_count == 0:  # a map of nothing but nodata is a mistake (wrong nodata value, wrong file)
+        raise ValueError(f"every pixel is nodata (or NaN / inf) in HSI '{hsi.name}' or LiDAR '{lidar.name}': "
+                         f"nothing to classify; check the layers' nodata values")
     # read/normalise run in the reader thread, overlapped with compute and write
     return {"pixels": hsi.height * hsi.width, "valid_pixels": valid_count, "tiles": n, "tile": tile,
             "seconds": seconds, "device": str(dev), **{f"{k}_seconds": v for k, v in timers.items()}}
@@ -246,9 +255,12 @@ def _predict_tiles(model, tiles, n, dev, amp_dtype, halo, class_sink, similarity
         if is_cancelled and is_cancelled():
             raise TrainingCancelled("classification cancelled")
         t1 = time.perf_counter()
-        ids, sim = _predict_safe(model, h, l, dev, amp_dtype, halo)
-        t2 = time.perf_counter()
         inner = valid[win.y0 - win.ry0:win.y0 - win.ry0 + win.h, win.x0 - win.rx0:win.x0 - win.rx0 + win.w]
+        if inner.any():
+            ids, sim = _predict_safe(model, h, l, dev, amp_dtype, halo)
+        else:  # nothing to classify here: skip the network
+            ids, sim = np.zeros(inner.shape, np.uint16), np.full(inner.shape, np.nan, np.float32)
+        t2 = time.perf_counter()
         valid_count += int(inner.sum())
         class_sink.write_window(win.x0, win.y0, np.where(inner, ids, 0).astype(np.uint16))
         if similarity_sink is not None:

@@ -56,14 +56,19 @@ class ClassifyAlgorithm(MMLGNetAlgorithm):
     def process(self, parameters, context, feedback):
         dependencies.require()
         from ..raster.writer import qml_path_for
-        from ..workflows import classify_to_geotiff, close_sources, load_model_with_prompts, open_pair, torch_threads
+        from ..workflows import (check_outputs, classify_to_geotiff, close_sources, load_model_with_prompts, open_pair,
+                                 prompt_file, torch_threads)
         out = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         conf = self.parameterAsOutputLayer(parameters, "CONFIDENCE", context) if parameters.get("CONFIDENCE") else None
         device = DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)]
         tile = self.parameterAsInt(parameters, "TILE_SIZE", context) or None
+        model_path = self.parameterAsFile(parameters, "MODEL", context)
+        prompts = optional_string(self, parameters, "PROMPTS", context)
         with processing_errors(out, qml_path_for(out), conf):
-            model, manifest = load_model_with_prompts(self.parameterAsFile(parameters, "MODEL", context),
-                                                      optional_string(self, parameters, "PROMPTS", context))
+            check_outputs({"classified raster": out, "confidence raster": conf},
+                          {"HSI": self.hsi, "LiDAR": self.lidar, "model file": model_path,
+                           "prompt file": prompt_file(prompts)})
+            model, manifest = load_model_with_prompts(model_path, prompts)
             names = [c["name"] for c in manifest["classes"]]
             colours = [c["color"] for c in manifest["classes"]]
             feedback.pushInfo(f"model: {len(names)} classes ({', '.join(names)}), "

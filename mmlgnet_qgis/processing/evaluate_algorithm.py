@@ -74,14 +74,18 @@ class EvaluateAlgorithm(MMLGNetAlgorithm):
         from ..inputs import read_labels
         from ..raster.reader import RasterSource
         from ..report import format_report_text
-        from ..workflows import class_info, evaluate_to_report, training_labels
+        from ..workflows import check_outputs, class_info, evaluate_to_report, training_labels
         html_path = Path(self.parameterAsFileOutput(parameters, "REPORT", context))
         if html_path.suffix.lower() != ".html":
             html_path = html_path.with_suffix(".html")
         json_path = html_path.with_suffix(".json")
         stem = str(html_path.with_suffix(""))
         model = self.parameterAsFile(parameters, "MODEL", context) or None
-        with processing_errors(str(html_path), str(json_path), *(f"{stem}_{k}.png" for k in ("confusion", "curves", "map"))):
+        pictures = {f"{k} picture": f"{stem}_{k}.png" for k in ("confusion", "curves", "map")}
+        with processing_errors(str(html_path), str(json_path), *pictures.values()):
+            check_outputs({"report": str(html_path), "report JSON": str(json_path), **pictures},
+                          {"classified raster": self.classified, "reference labels": self.reference,
+                           "reference vector": self.reference_vector, "model file": model})
             predicted = read_labels(self.classified)
             src = RasterSource(self.classified, name="classified")
             try:

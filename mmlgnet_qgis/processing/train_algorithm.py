@@ -30,7 +30,8 @@ class TrainAlgorithm(MMLGNetAlgorithm):
         return self.tr(
             "Trains MMLGNet on labelled pixels: a hyperspectral (HSI) and a LiDAR raster on one pixel "
             "grid, and training labels given as a raster of class ids (0 = unlabelled) or as a vector "
-            "layer with an integer class field (rasterised onto the HSI grid, reprojected if needed).\n\n"
+            "layer with a class field of integer ids or of class names from the prompt set (rasterised "
+            "onto the HSI grid, reprojected if needed).\n\n"
             "Each class is described by text prompts; pixel features are aligned to the prompts' "
             "embeddings from a frozen text encoder. Prompts: a JSON prompt set (text or file path); "
             "left empty, the project's prompt set (MMLGNet prompt dock) is used, else the chosen "
@@ -51,8 +52,8 @@ class TrainAlgorithm(MMLGNetAlgorithm):
             "LABELS_VECTOR", self.tr("…or training labels as a vector layer"),
             [QgsProcessing.TypeVectorAnyGeometry], optional=True))
         self.addParameter(QgsProcessingParameterField(
-            "LABELS_FIELD", self.tr("Class id field of the vector labels"), parentLayerParameterName="LABELS_VECTOR",
-            type=QgsProcessingParameterField.Numeric, optional=True))
+            "LABELS_FIELD", self.tr("Class field of the vector labels (integer ids or class names)"),
+            parentLayerParameterName="LABELS_VECTOR", type=QgsProcessingParameterField.Any, optional=True))
         self.addParameter(QgsProcessingParameterString(
             "PROMPTS", self.tr("Prompt set (JSON text or path to a .json file; empty = project / scene)"),
             multiLine=True, optional=True))
@@ -106,8 +107,8 @@ class TrainAlgorithm(MMLGNetAlgorithm):
         dependencies.require(text_encoder=encoder)
         from ..core.training import TrainConfig
         from ..raster.writer import write_text_atomic
-        from ..workflows import (choose_prompt_set, close_sources, open_pair, torch_threads, train_to_file,
-                                 training_labels, write_training_page, curves_png_for)
+        from ..workflows import (check_outputs, close_sources, curves_png_for, open_pair, prompt_file, torch_threads,
+                                 train_to_file, training_inputs, write_training_page)
         out = self.parameterAsFileOutput(parameters, "MODEL", context)
         log_path = self.parameterAsFileOutput(parameters, "LOG", context) if parameters.get("LOG") else None
         report_path = self.parameterAsFileOutput(parameters, "REPORT", context) if parameters.get("REPORT") else None
@@ -119,14 +120,18 @@ class TrainAlgorithm(MMLGNetAlgorithm):
             lines.append(msg)
             feedback.pushInfo(msg)
 
+        prompts_text = optional_string(self, parameters, "PROMPTS", context)
         with processing_errors(out, log_path, report_path, report_path and curves_png_for(report_path)):
+            check_outputs({"model file": out, "training log": log_path, "training report": report_path},
+                          {"HSI": self.hsi, "LiDAR": self.lidar, "training labels": self.labels,
+                           "vector labels": self.labels_vector,
+                           "prompt file": prompt_file(prompts_text)})
             hsi, lidar = open_pair(self.hsi, self.lidar, self.parameterAsBool(parameters, "RESAMPLE", context), log)
             try:
-                labels = training_labels(self.labels, hsi, self.labels_vector,
-                                         self.parameterAsString(parameters, "LABELS_FIELD", context))
-                prompts, source = choose_prompt_set(optional_string(self, parameters, "PROMPTS", context),
-                                                    self.project_prompts, scene, int(labels.max()))
-                log(f"classes from {source}: {', '.join(prompts.names)}")
+                labels, prompts, source = training_inputs(
+                    hsi, self.labels, self.labels_vector, self.parameterAsString(parameters, "LABELS_FIELD", context),
+                    prompts_text, self.project_prompts, scene, log)
+                log(f"classes from {source}: {', '.join(prompts.names[:20])}{' ...' if len(prompts.names) > 20 else ''}")
                 widths = {"patch_size": self.parameterAsInt(parameters, "PATCH_SIZE", context),
                           "hsi_width": self.parameterAsInt(parameters, "HSI_WIDTH", context),
                           "lidar_width": self.parameterAsInt(parameters, "LIDAR_WIDTH", context),

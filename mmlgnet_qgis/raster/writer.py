@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import colorsys
 import os
-import secrets
+import sys
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
 from osgeo import gdal, gdal_array
 
+from ..core.atomic_files import (check_output_path, partial_name, remove_quietly,  # noqa: F401 (re-export)
+                                 write_text_atomic)
 from .grid import RasterGrid
 
 gdal.UseExceptions()
@@ -133,42 +135,19 @@ def gray_qml(vmin: float, vmax: float, band: int = 1) -> str:
     return _qml_document(renderer)
 
 
-def write_text_atomic(path: str, text: str) -> None:
-    tmp = _partial_name(path, os.path.splitext(path)[1])
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        _remove(tmp)
-        raise
-
-
 # -- temp-then-rename -------------------------------------------------------------------------
-def _partial_name(path: str, ext: str = ".tif") -> str:
-    d, base = os.path.split(os.path.abspath(path))
-    return os.path.join(d, f".{base}.partial-{secrets.token_hex(4)}{ext}")
-
-
-def _remove(path: str) -> None:
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass
-
-
 def commit_file(tmp: str, final: str) -> None:
     """Rename a closed GeoTIFF and its GDAL .aux.xml over final; drop a stale final .aux.xml."""
     os.replace(tmp, final)
     if os.path.exists(tmp + ".aux.xml"):
         os.replace(tmp + ".aux.xml", final + ".aux.xml")
     else:
-        _remove(final + ".aux.xml")  # else GDAL would attach the old file's metadata to the new one
+        remove_quietly(final + ".aux.xml")  # else GDAL would attach the old file's metadata to the new one
 
 
 def discard_file(tmp: str) -> None:
     for p in (tmp, tmp + ".aux.xml"):
-        _remove(p)
+        remove_quietly(p)
 
 
 class GeoTiffWriter:
@@ -201,11 +180,9 @@ class GeoTiffWriter:
     def open(self) -> "GeoTiffWriter":
         if self.dataset is not None:
             return self
-        out_dir = os.path.dirname(self.path)
-        if not os.path.isdir(out_dir):
-            raise FileNotFoundError(f"output folder does not exist: {out_dir}")
+        check_output_path(self.path)
         g = self.grid
-        self.tmp_path = _partial_name(self.path)
+        self.tmp_path = partial_name(self.path, ".tif")
         try:
             ds = gdal.GetDriverByName("GTiff").Create(self.tmp_path, g.width, g.height,
                                                       self.band_count, self.data_type, self.options)
@@ -237,7 +214,21 @@ class GeoTiffWriter:
         if array.ndim != 2:
             raise ValueError(f"expected a 2-D window, got shape {array.shape}")
         self._check_window(int(x0), int(y0), *array.shape)
-        self.dataset.GetRasterBand(band).WriteArray(array, int(x0), int(y0))
+        gdal_band = self.dataset.GetRasterBand(band)
+        try:
+            gdal_band.WriteArray(array, int(x0), int(y0))
+            return
+        except RuntimeError as exc:
+            error = self._write_error(exc)
+            # GDAL's frames in the traceback keep the dataset open: drop them so abort() closes it
+            exc.__traceback__ = None
+        gdal_band = None
+        self.abort()
+        raise error
+
+    def _write_error(self, exc: Exception) -> OSError:
+        return OSError(f"could not write {self.path}: {exc} (is the disk full, or the file larger than "
+                       f"the file system or a file-size limit allows?); nothing was left behind")
 
     def commit(self) -> str:
         """Flush, close, rename over the final path, write sidecars; returns the final path."""
@@ -249,13 +240,27 @@ class GeoTiffWriter:
             commit_file(self.tmp_path, self.path)
             self.committed = True
             self._after_commit()
+            return self.path
+        except RuntimeError as exc:  # GDAL's flush / close errors: disk full, I/O error
+            error = self._write_error(exc)
+            exc.__traceback__ = None  # its GDAL frames hold the dataset open
         except BaseException:
             self.abort()
             raise
-        return self.path
+        self.abort()
+        raise error
 
     def abort(self) -> None:
-        self.dataset = None
+        if self.dataset is not None:
+            # A dataset whose writes failed fails again when closed, in its destructor, where
+            # Python can only print the error. The partial file is deleted below: close quietly.
+            hook, sys.unraisablehook = sys.unraisablehook, lambda unraisable: None
+            gdal.PushErrorHandler("CPLQuietErrorHandler")
+            try:
+                self.dataset = None
+            finally:
+                gdal.PopErrorHandler()
+                sys.unraisablehook = hook
         if self.tmp_path and not self.committed:
             discard_file(self.tmp_path)
 

@@ -1,0 +1,81 @@
+"""Outputs are written under a temporary name beside the target and renamed when complete.
+
+A crash, a cancel or a full disk therefore never leaves a half-written file under the name
+the user asked for, and an existing file of that name stays as it was until the new one is
+whole. Standard library only: core, raster and the report writer all use it.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def partial_name(path: str | os.PathLike, ext: str | None = None) -> str:
+    """'.<name>.partial-<random><ext>' in the target's folder (same file system: rename is atomic)."""
+    d, base = os.path.split(os.path.abspath(str(path)))
+    ext = os.path.splitext(base)[1] if ext is None else ext
+    return os.path.join(d, f".{base}.partial-{secrets.token_hex(4)}{ext}")
+
+
+def remove_quietly(path: str | os.PathLike) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path to write; on success rename it over `path`, else delete it."""
+    tmp = partial_name(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        remove_quietly(tmp)
+        raise
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+
+
+def check_output_path(path: str | os.PathLike, label: str = "output") -> Path:
+    """Refuse early (before minutes of work) an output that cannot be written: a missing or
+    read-only folder, or a path that is a folder."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise ValueError(f"{label} {path} is a folder; give a file name")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{label} folder does not exist: {folder}")
+    # access() also reports a read-only file system, where even root cannot write
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"{label} folder is not writable: {folder}")
+    return path
+
+
+def refuse_overwriting_inputs(outputs: dict, inputs: dict) -> None:
+    """{label: path} of outputs vs inputs: an output that is an input (or another output)
+    would destroy it."""
+    def key(p):  # 'scene.mat:key' and QGIS's 'file.gpkg|layername=x' name the file before the suffix
+        p = str(p).split("|")[0]
+        head, sep, _ = p.rpartition(":")
+        if sep and head.lower().endswith(".mat"):
+            p = head
+        return os.path.realpath(p)
+    ins = {key(p): label for label, p in inputs.items() if p}
+    seen: dict = {}
+    for label, p in outputs.items():
+        if not p:
+            continue
+        if key(p) in ins:
+            raise ValueError(f"the {label} {p} is the {ins[key(p)]} input; "
+                             f"choose another output file name (inputs are never overwritten)")
+        if key(p) in seen:
+            raise ValueError(f"the {label} and the {seen[key(p)]} are both {p}; give them different names")
+        seen[key(p)] = label
