@@ -167,7 +167,7 @@ def train_to_file(hsi, lidar, labels, prompt_set, text_encoder: str, cfg, out: s
     manifest["history"] = history
     try:
         save_model(out, model, manifest)
-    except OSError as exc:
+    except Exception as exc:  # safetensors raises its own error type for I/O failures
         raise OSError(f"could not write the model file {out}: {exc} (is the disk full, or the file larger "
                       f"than a file-size limit allows?); nothing was left behind") from exc
     return manifest, history
@@ -242,20 +242,22 @@ def classify_to_geotiff(model, manifest: dict, hsi, lidar, out: str | Path, conf
     names = [c["name"] for c in manifest["classes"]]
     colours = [c["color"] for c in manifest["classes"]]
     grid = output_grid(hsi, manifest)
-    conf_writer = FloatRasterWriter(str(confidence), grid, description="cosine similarity of the winning prompt") \
-        if confidence else None
-    with ClassRasterWriter(str(out), grid, names, colours) as writer:
-        if conf_writer:
-            conf_writer.open()
-        try:
-            stats = classify(model, manifest, hsi, lidar, writer, conf_writer, tile=tile, device=device,
-                             progress=progress, is_cancelled=is_cancelled, log=log, amp=amp)
-        except BaseException:
-            if conf_writer:
-                conf_writer.abort()
-            raise
-    if conf_writer:
-        conf_writer.commit()
+    writers = [ClassRasterWriter(str(out), grid, names, colours)]
+    if confidence:
+        writers.append(FloatRasterWriter(str(confidence), grid, description="cosine similarity of the winning prompt"))
+    try:
+        for w in writers:
+            w.open()
+        stats = classify(model, manifest, hsi, lidar, writers[0], writers[1] if confidence else None, tile=tile,
+                         device=device, progress=progress, is_cancelled=is_cancelled, log=log, amp=amp)
+        for w in writers:  # both complete before either appears under its name
+            w.finish()
+        for w in writers:
+            w.publish()
+    except BaseException:
+        for w in writers:
+            w.abort()
+        raise
     return stats
 
 

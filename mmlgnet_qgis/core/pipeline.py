@@ -221,10 +221,10 @@ def classify(model: MMLGNet, manifest: dict, hsi, lidar, class_sink, similarity_
     log = log or (lambda m: None)
     check_same_size(hsi, lidar)
     norm = manifest["normalisation"]
-    for src, key in ((hsi, "hsi"), (lidar, "lidar")):
+    for src, key, label in ((hsi, "hsi", "HSI"), (lidar, "lidar", "LiDAR")):
         if src.bands != len(norm[f"{key}_mean"]):
-            raise ValueError(f"{key.upper()} '{src.name}' has {src.bands} bands; the model was trained on "
-                             f"{len(norm[f'{key}_mean'])}")
+            raise ValueError(f"{label} '{src.name}' has {src.bands} band{'s' * (src.bands != 1)}; the model "
+                             f"was trained on {len(norm[f'{key}_mean'])}")
     dev = resolve_device(device)
     model = model.to(dev).eval()
     halo = model.cfg.patch_size // 2

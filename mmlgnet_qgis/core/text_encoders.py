@@ -20,6 +20,7 @@ CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 CACHE_SIZE = 3  # a ViT-B-32 text tower is ~250 MB, so keep only a few encoders alive
 
 _CACHE: OrderedDict = OrderedDict()
+MEMO_SIZE = 50_000  # texts whose embeddings an encoder remembers (~80 MB at 384-d)
 
 
 class TextEncoder(ABC):
@@ -49,11 +50,19 @@ class TextEncoder(ABC):
             raise TypeError("encode() takes a list of strings")
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with torch.no_grad():
-            emb = self._embed(texts).float()
-            # Normalise here rather than trusting each backend, so the contract holds for all.
-            emb = torch.nn.functional.normalize(emb, dim=-1)
-        return emb.cpu().numpy().astype(np.float32, copy=False)
+        # A frozen encoder gives a text the same vector every time: remember them, so the dock's
+        # re-encodes after an edit and big prompt sets encoded twice cost only the new texts.
+        memo = self.__dict__.setdefault("_memo", {})
+        new = list(dict.fromkeys(t for t in texts if t not in memo))
+        if new:
+            with torch.no_grad():
+                emb = self._embed(new).float()
+                # Normalise here rather than trusting each backend, so the contract holds for all.
+                emb = torch.nn.functional.normalize(emb, dim=-1).cpu().numpy().astype(np.float32)
+            if len(memo) + len(new) > MEMO_SIZE:
+                memo.clear()
+            memo.update(zip(new, emb))
+        return np.stack([memo[t] for t in texts])
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.identity()})"
@@ -145,8 +154,14 @@ class OpenClipEncoder(TextEncoder):
             model = open_clip.create_model(model_name, pretrained=source, device="cpu",
                                            weights_only=True, pretrained_text=False,
                                            force_quick_gelu=quick_gelu, require_pretrained=True)
-        except RuntimeError as e:
-            if checkpoint:
+        except Exception as e:
+            if checkpoint:  # torch.load(weights_only=True) refuses pickled code: say so plainly
+                refused = "Weights only load failed" in str(e)
+                raise ValueError(
+                    f"open_clip checkpoint {checkpoint} could not be loaded"
+                    + (" safely: it holds pickled objects other than weights, which are refused (no code "
+                       "from it was run)" if refused else f": {e}")) from e
+            if not isinstance(e, RuntimeError):
                 raise
             raise RuntimeError(
                 f"could not get open_clip weights '{pretrained}' for {model_name} ({e}). "

@@ -230,37 +230,54 @@ class GeoTiffWriter:
         return OSError(f"could not write {self.path}: {exc} (is the disk full, or the file larger than "
                        f"the file system or a file-size limit allows?); nothing was left behind")
 
-    def commit(self) -> str:
-        """Flush, close, rename over the final path, write sidecars; returns the final path."""
+    def finish(self) -> None:
+        """Flush and close the temporary file (raises if that fails; then nothing is left)."""
         if self.dataset is None:
             raise ValueError(f"{self.path}: writer is not open")
         try:
             self.dataset.FlushCache()
-            self.dataset = None  # closing writes the last tiles and the .aux.xml
+        except RuntimeError as exc:  # GDAL's write errors: disk full, I/O error
+            error = self._write_error(exc)
+            exc.__traceback__ = None  # its GDAL frames hold the dataset open
+            self.abort()
+            raise error from None
+        errors = self._close_dataset()  # closing writes the last tiles, the header and the .aux.xml
+        if errors:
+            self.abort()
+            raise self._write_error(errors[0])
+
+    def publish(self) -> str:
+        """Rename the finished temporary file over the final path and write the sidecars."""
+        try:
             commit_file(self.tmp_path, self.path)
             self.committed = True
             self._after_commit()
-            return self.path
-        except RuntimeError as exc:  # GDAL's flush / close errors: disk full, I/O error
-            error = self._write_error(exc)
-            exc.__traceback__ = None  # its GDAL frames hold the dataset open
         except BaseException:
             self.abort()
             raise
-        self.abort()
-        raise error
+        return self.path
+
+    def commit(self) -> str:
+        """finish() then publish(); returns the final path."""
+        self.finish()
+        return self.publish()
+
+    def _close_dataset(self) -> list:
+        """Close the dataset; return the errors raised by its destructor (where Python could only
+        print them: a dataset whose writes failed fails again when closed)."""
+        errors = []
+        hook, sys.unraisablehook = sys.unraisablehook, lambda u: errors.append(u.exc_value)
+        gdal.PushErrorHandler("CPLQuietErrorHandler")
+        try:
+            self.dataset = None
+        finally:
+            gdal.PopErrorHandler()
+            sys.unraisablehook = hook
+        return errors
 
     def abort(self) -> None:
         if self.dataset is not None:
-            # A dataset whose writes failed fails again when closed, in its destructor, where
-            # Python can only print the error. The partial file is deleted below: close quietly.
-            hook, sys.unraisablehook = sys.unraisablehook, lambda unraisable: None
-            gdal.PushErrorHandler("CPLQuietErrorHandler")
-            try:
-                self.dataset = None
-            finally:
-                gdal.PopErrorHandler()
-                sys.unraisablehook = hook
+            self._close_dataset()  # its errors: the partial file is deleted anyway
         if self.tmp_path and not self.committed:
             discard_file(self.tmp_path)
 
