@@ -21,9 +21,9 @@ apt:
 # The venv sees QGIS's system bindings (--system-site-packages). PIP_FIND_LINKS is disabled so
 # pip takes torch and torchvision from the same registry build (a CPU-only local wheel
 # beside PyPI's torchvision breaks `import torchvision`, hence `import open_clip`).
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
-	PIP_FIND_LINKS=/nonexistent $(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	PIP_FIND_LINKS=/nonexistent $(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 test: setup

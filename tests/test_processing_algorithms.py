@@ -272,7 +272,7 @@ def test_errors_are_processing_exceptions(trained_model, trento_tifs, tmp_path):
     with pytest.raises(QgsProcessingException, match="give training labels"):
         run("mmlgnet:train", {"HSI": trento_tifs["hsi"], "LIDAR": trento_tifs["lidar"],
                               "MODEL": str(tmp_path / "m.safetensors")})
-    with pytest.raises(QgsProcessingException, match="bands"):  # LiDAR given as HSI
+    with pytest.raises(QgsProcessingException, match=r"has 1 band; the model was trained on 63"):  # LiDAR given as HSI
         run("mmlgnet:classify", {"HSI": trento_tifs["lidar"], "LIDAR": trento_tifs["lidar"], "MODEL": model,
                                  "OUTPUT": str(tmp_path / "c.tif")})
     with pytest.raises(QgsProcessingException, match="prompts are not valid JSON"):

@@ -5,16 +5,24 @@ Reading the manifest needs no torch (the prompt dock does it in a QGIS without t
 The manifest: format version, band counts, wavelengths, normalisation, patch size, classes
 (ids, names, colours), prompts and templates, text-encoder identity, class embeddings,
 training settings and history summary.
+
+Model files may be damaged or hostile: read_manifest and load_model raise only
+ModelFileError, whose message names the key or tensor at fault, and check every size
+before allocating anything.
 """
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from .defaults import PATCH_SIZE
+from .prompts import MAX_CLASSES, PromptError, PromptSet, _show
 
 if TYPE_CHECKING:
     from .model import MMLGNet
@@ -22,6 +30,16 @@ if TYPE_CHECKING:
 FORMAT = "mmlgnet-model"
 FORMAT_VERSION = 1
 MANIFEST_KEY = "mmlgnet_manifest"
+MAX_BANDS = 4096
+MAX_WIDTH = 4096
+# ModelConfig's fields (model.py needs torch, read_manifest must not): (lowest, highest) for
+# the whole numbers; test_model_file checks that the names match ModelConfig.
+MODEL_INTS = {"hsi_bands": (0, MAX_BANDS), "lidar_bands": (0, MAX_BANDS), "embed_dim": (1, MAX_WIDTH),
+              "patch_size": (7, 127), "hsi_width": (1, MAX_WIDTH), "lidar_width": (1, MAX_WIDTH),
+              "fusion_width": (1, MAX_WIDTH)}
+MODEL_REQUIRED = ("hsi_bands", "lidar_bands", "embed_dim")
+MODEL_FIELDS = (*MODEL_INTS, "dropout", "modalities")
+MODALITIES = ("both", "hsi", "lidar")
 
 
 class ModelFileError(ValueError):
@@ -48,47 +66,198 @@ def save_model(path: str | os.PathLike, model: MMLGNet, manifest: dict) -> None:
         raise
 
 
+@contextmanager
+def _model_file_errors(path, what: str):
+    """Whatever a damaged file makes a library raise becomes a ModelFileError."""
+    try:
+        yield
+    except (ModelFileError, MemoryError):
+        raise
+    except Exception as exc:  # safetensors' own errors, json, torch, numbers out of range...
+        detail = str(exc) if not isinstance(exc, RecursionError) else "nested too deeply"
+        detail = detail if len(detail) <= 200 else detail[:197] + "..."
+        raise ModelFileError(f"{path} {what} ({type(exc).__name__}: {detail})") from exc
+
+
+def _whole(value, what: str, lo: int, hi: int) -> int:
+    if type(value) is not int or not lo <= value <= hi:  # bool is not a count
+        raise ValueError(f"{what} must be a whole number in {lo}..{hi}, got {_show(value)}")
+    return value
+
+
+def _numbers(value, what: str, n: int, positive: bool = False) -> None:
+    """A list of n numbers that are finite in float32 (bool is not a number)."""
+    if not isinstance(value, list) or len(value) != n:
+        raise ValueError(f"{what} must be a list of {n} numbers, got {_show(value)}"
+                         + (f" of {len(value)}" if isinstance(value, list) else ""))
+    for v in value:
+        if type(v) not in (int, float) or not abs(v) < 3e38 or (positive and not v > 0):
+            raise ValueError(f"{what} holds {_show(v)}; it needs finite numbers" + (" > 0" if positive else ""))
+
+
+def _check_model_config(cfg, hsi: int, lidar: int) -> None:
+    if not isinstance(cfg, dict):
+        raise ValueError(f"'model' must be a JSON object, got {_show(cfg)}")
+    unknown = next((k for k in cfg if k not in MODEL_FIELDS), None)
+    if unknown is not None:
+        raise ValueError(f"'model' has an unknown setting {_show(unknown)}")
+    missing = next((k for k in MODEL_REQUIRED if k not in cfg), None)
+    if missing:
+        raise ValueError(f"the manifest lacks 'model.{missing}'")
+    for key, (lo, hi) in MODEL_INTS.items():
+        if key in cfg:
+            _whole(cfg[key], f"'model.{key}'", lo, hi)
+    if cfg.get("patch_size", 7) % 2 == 0:
+        raise ValueError(f"'model.patch_size' must be odd, got {cfg['patch_size']}")
+    dropout = cfg.get("dropout", 0.0)
+    if type(dropout) not in (int, float) or not 0 <= dropout < 1:
+        raise ValueError(f"'model.dropout' must be a number in [0, 1), got {_show(dropout)}")
+    modalities = cfg.get("modalities", "both")
+    if modalities not in MODALITIES:
+        raise ValueError(f"'model.modalities' must be one of {MODALITIES}, got {_show(modalities)}")
+    for key, n, unused in (("hsi_bands", hsi, "lidar"), ("lidar_bands", lidar, "hsi")):
+        if cfg[key] != n:
+            raise ValueError(f"'model.{key}' is {cfg[key]} but '{key}' is {n}")
+        if n == 0 and modalities != unused:
+            raise ValueError(f"'{key}' is 0 but the model uses that modality")
+
+
+def validate_manifest(manifest: dict, path, for_prediction: bool = False) -> None:
+    """Every key a reader uses, type and size. for_prediction (load_model) also requires what
+    prediction needs: the normalisation, and class embeddings of the text encoder's dimension
+    (the prompt dock reads older or partial manifests that lack them)."""
+    if not isinstance(manifest, dict):
+        raise ModelFileError(f"{path}: the manifest is damaged (not a JSON object)")
+    try:
+        _validate(manifest, for_prediction)
+    except ValueError as exc:  # _validate's messages, without the path
+        raise ModelFileError(f"{path}: {exc}") from None
+
+
+def _validate(manifest: dict, for_prediction: bool) -> None:
+    def need(key):
+        if key not in manifest:
+            raise ValueError(f"the manifest lacks '{key}'")
+        return manifest[key]
+
+    hsi = _whole(need("hsi_bands"), "'hsi_bands'", 0, MAX_BANDS)
+    lidar = _whole(need("lidar_bands"), "'lidar_bands'", 0, MAX_BANDS)
+    cfg = need("model")
+    _check_model_config(cfg, hsi, lidar)
+
+    classes = need("classes")
+    if not isinstance(classes, list) or not 1 <= len(classes) <= MAX_CLASSES:
+        raise ValueError(f"'classes' must be a list of 1..{MAX_CLASSES} classes, got {_show(classes)}")
+    for i, c in enumerate(classes, 1):
+        lacking = next((k for k in ("id", "name", "color") if not isinstance(c, dict) or k not in c), None)
+        if lacking:
+            raise ValueError(f"class #{i} in 'classes' lacks '{lacking}'")
+    try:
+        PromptSet.from_dict({"classes": classes})
+    except PromptError as exc:
+        raise ValueError(f"'classes': {exc}") from None
+
+    emb, dim = need("class_embeddings"), cfg["embed_dim"]
+    if not isinstance(emb, list) or len(emb) != len(classes):
+        raise ValueError(f"'class_embeddings' must hold one row per class ({len(classes)}), got {_show(emb)}"
+                         + (f" of {len(emb)}" if isinstance(emb, list) else ""))
+    for i, row in enumerate(emb, 1):
+        _numbers(row, f"'class_embeddings' row {i}", dim)
+
+    encoder = need("text_encoder")
+    if not isinstance(encoder, dict):
+        raise ValueError(f"'text_encoder' must be a JSON object, got {_show(encoder)}")
+    if "dim" in encoder:
+        _whole(encoder["dim"], "'text_encoder.dim'", 1, 1 << 20)
+        if for_prediction and encoder["dim"] != dim:
+            raise ValueError(f"'text_encoder.dim' is {encoder['dim']} but the class embeddings have {dim}")
+
+    if for_prediction or "normalisation" in manifest:
+        norm = need("normalisation")
+        if not isinstance(norm, dict):
+            raise ValueError(f"'normalisation' must be a JSON object, got {_show(norm)}")
+        for key, n in (("hsi", hsi), ("lidar", lidar)):
+            _numbers(norm.get(f"{key}_mean"), f"'normalisation.{key}_mean'", n)
+            _numbers(norm.get(f"{key}_std"), f"'normalisation.{key}_std'", n, positive=True)
+
+    if manifest.get("prompts"):  # the dock's test: older files have none
+        try:
+            prompts = PromptSet.from_dict(manifest["prompts"])
+        except PromptError as exc:
+            raise ValueError(f"'prompts': {exc}") from None
+        if len(prompts.classes) != len(classes):
+            raise ValueError(f"'prompts' has {len(prompts.classes)} classes, 'classes' has {len(classes)}")
+    if "patch_size" in manifest and manifest["patch_size"] != cfg.get("patch_size", PATCH_SIZE):
+        raise ValueError(f"'patch_size' is {_show(manifest['patch_size'])} but 'model.patch_size' is "
+                         f"{cfg.get('patch_size', PATCH_SIZE)}")
+    wavelengths = manifest.get("wavelengths_nm")  # may hold NaN for unknown bands
+    if wavelengths is not None and (not isinstance(wavelengths, list)
+                                    or not all(type(v) in (int, float) for v in wavelengths)):
+        raise ValueError(f"'wavelengths_nm' must be a list of numbers, got {_show(wavelengths)}")
+    for key, kind in (("scene", str), ("training", dict), ("history", dict)):
+        if manifest.get(key) is not None and not isinstance(manifest[key], kind):
+            raise ValueError(f"'{key}' must be {'text' if kind is str else 'a JSON object'}, "
+                             f"got {_show(manifest[key])}")
+
+
 def read_manifest(path: str | os.PathLike) -> dict:
-    """Only the JSON manifest (cheap: reads the header)."""
+    """Only the JSON manifest (cheap: reads the header), checked."""
     from safetensors import safe_open
     path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"model file not found: {path}")
-    try:
+    with _model_file_errors(path, "is not an MMLGNet model file or is damaged"):
+        if not path.is_file():
+            raise ModelFileError(f"model file not found: {path}")
         with safe_open(str(path), framework="numpy") as f:
             meta = f.metadata() or {}
-    except Exception as exc:  # safetensors raises its own error types for damaged headers
-        raise ModelFileError(f"{path} is not an MMLGNet model file or is damaged ({exc})") from exc
-    if MANIFEST_KEY not in meta:
-        raise ModelFileError(f"{path} is a safetensors file but holds no MMLGNet manifest")
-    try:
-        manifest = json.loads(meta[MANIFEST_KEY])
-    except json.JSONDecodeError as exc:
-        raise ModelFileError(f"{path}: the manifest is damaged ({exc.msg})") from exc
-    if manifest.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: unknown format {manifest.get('format')!r}")
-    if int(manifest.get("format_version", -1)) > FORMAT_VERSION:
-        raise ModelFileError(f"{path}: format version {manifest['format_version']} is newer than this "
-                             f"plugin reads ({FORMAT_VERSION}); update mmlgnet-qgis")
+        if MANIFEST_KEY not in meta:
+            raise ModelFileError(f"{path} is a safetensors file but holds no MMLGNet manifest")
+        try:
+            manifest = json.loads(meta[MANIFEST_KEY])
+        except json.JSONDecodeError as exc:
+            raise ModelFileError(f"{path}: the manifest is damaged ({exc.msg})") from exc
+        if not isinstance(manifest, dict):
+            raise ModelFileError(f"{path}: the manifest is damaged (not a JSON object)")
+        if manifest.get("format") != FORMAT:
+            raise ModelFileError(f"{path}: unknown format {_show(manifest.get('format'))}")
+        version = manifest.get("format_version")
+        if type(version) is not int or version < 1:
+            raise ModelFileError(f"{path}: 'format_version' must be a whole number >= 1, got {_show(version)}")
+        if version > FORMAT_VERSION:
+            raise ModelFileError(f"{path}: format version {version} is newer than this "
+                                 f"plugin reads ({FORMAT_VERSION}); update mmlgnet-qgis")
+        validate_manifest(manifest, path)
     return manifest
 
 
 def load_model(path: str | os.PathLike) -> tuple[MMLGNet, dict]:
     import torch
+    from safetensors import safe_open
     from safetensors.torch import load_file
 
     from .model import MMLGNet, ModelConfig
+    path = Path(path)
     manifest = read_manifest(path)
-    try:
+    with _model_file_errors(path, "holds weights that are damaged or truncated"):
+        validate_manifest(manifest, path, for_prediction=True)
+        cfg = ModelConfig(**manifest["model"])
+        emb = torch.tensor(np.asarray(manifest["class_embeddings"], np.float32))
+        # Compare shapes with a model on the meta device (no memory) before allocating one.
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in MMLGNet(cfg, torch.empty(emb.shape)).state_dict().items()
+                        if k != "class_embeddings"}
+        with safe_open(str(path), framework="pt") as f:
+            found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+        for k in sorted(expected.keys() | found.keys()):
+            if k not in found:
+                raise ModelFileError(f"{path}: the weights lack tensor '{k}'")
+            if k not in expected:
+                raise ModelFileError(f"{path}: the weights hold an unexpected tensor {_show(k)}")
+            if found[k] != expected[k]:
+                raise ModelFileError(f"{path}: tensor '{k}' has shape {list(found[k])}; the manifest's "
+                                     f"architecture needs {list(expected[k])}")
         tensors = load_file(str(path))
-    except Exception as exc:
-        raise ModelFileError(f"{path}: the weights are damaged or truncated ({exc})") from exc
-    emb = torch.tensor(np.asarray(manifest["class_embeddings"], np.float32))
-    try:
-        model = MMLGNet(ModelConfig(**manifest["model"]), emb)
+        model = MMLGNet(cfg, emb)
         tensors["class_embeddings"] = emb  # exactly as saved (already unit rows)
         model.load_state_dict(tensors, strict=True)
-    except (RuntimeError, TypeError, KeyError) as exc:
-        raise ModelFileError(f"{path}: weights do not match the manifest's architecture ({exc})") from exc
     model.eval()
     return model, manifest

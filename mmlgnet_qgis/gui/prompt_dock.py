@@ -227,8 +227,8 @@ class PromptDock(QgsDockWidget):
     def export_json(self, path: str | Path) -> bool:
         path = Path(path)
         try:
-            text = self.prompt_set().to_json()
-            path.write_text(text + "\n", encoding="utf-8")
+            from ..core.atomic_files import write_text_atomic
+            write_text_atomic(path, self.prompt_set().to_json() + "\n")
         except (PromptError, OSError) as exc:
             self.message_label.show_message(f"Could not export to {path.name}: {exc}", Qgis.Critical)
             return False
