@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -28,7 +28,6 @@ class Case:
     log: str | None = None             # regex the log must match (warnings of a successful run)
     check: Callable[[dict], None] | None = None  # on success: (parameters) -> asserts
     mode: str = "plain"                # plain | cancel | disk_full | read_only
-    absent: list = field(default_factory=list)  # parameter keys naming files that must not appear
 
 
 def train_params(s, tmp, **over):

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .atomic_files import atomic_path
 from .defaults import PATCH_SIZE
 from .prompts import MAX_CLASSES, PromptError, PromptSet, _show
 
@@ -56,14 +56,8 @@ def save_model(path: str | os.PathLike, model: MMLGNet, manifest: dict) -> None:
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()
                if k != "class_embeddings"}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         save_file(tensors, tmp, metadata={MANIFEST_KEY: json.dumps(full)})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @contextmanager
