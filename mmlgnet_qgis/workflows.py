@@ -124,8 +124,8 @@ def training_inputs(hsi, labels_spec=None, vector=None, field=None, prompts=None
     ids, counts = np.unique(labels[labels > 0], return_counts=True)
     if ids.max() > len(prompt_set.classes):
         missing = [int(i) for i in ids if i > len(prompt_set.classes)]
-        raise ValueError(f"the training labels ({where}) hold class id(s) {', '.join(map(str, missing[:10]))} "
-                         f"that {source} does not name: it has {len(prompt_set.classes)} classes "
+        raise ValueError(f"the training labels ({where}) hold class id(s) {', '.join(map(str, missing[:10]))}, "
+                         f"beyond the {len(prompt_set.classes)} classes of {source} "
                          f"({', '.join(prompt_set.names[:10])}{', ...' if len(prompt_set.names) > 10 else ''})")
     for k, n in zip(ids, counts):
         if n < 5:

@@ -42,9 +42,14 @@ class ArraySource:
                 valid_pixels(self.array[:, y0:y0 + h, x0:x0 + w], self.nodata))
 
 
+def named(src, label: str) -> str:
+    """'HSI (path)' as the inputs name their sources, else "HSI 'name'"."""
+    return src.name if str(src.name).startswith(label) else f"{label} '{src.name}'"
+
+
 def check_same_size(hsi, lidar) -> None:
     if (hsi.height, hsi.width) != (lidar.height, lidar.width):
-        raise ValueError(f"HSI '{hsi.name}' is {hsi.height} x {hsi.width} pixels but LiDAR '{lidar.name}' "
+        raise ValueError(f"{named(hsi, 'HSI')} is {hsi.height} x {hsi.width} pixels but {named(lidar, 'LiDAR')} "
                          f"is {lidar.height} x {lidar.width}: they must share one grid")
 
 
@@ -58,17 +63,17 @@ def fit(hsi, lidar, labels: np.ndarray, prompt_set: PromptSet, encoder, cfg: Tra
     log = log or (lambda m: None)
     check_same_size(hsi, lidar)
     if labels.shape != (hsi.height, hsi.width):
-        raise ValueError(f"training labels are {labels.shape[0]} x {labels.shape[1]} pixels, the HSI "
-                         f"'{hsi.name}' is {hsi.height} x {hsi.width}")
+        raise ValueError(f"training labels are {labels.shape[0]} x {labels.shape[1]} pixels, the "
+                         f"{named(hsi, 'HSI')} is {hsi.height} x {hsi.width}")
     h_raw, h_ok = read_whole(hsi)
     l_raw, l_ok = read_whole(lidar)
     valid = h_ok & l_ok
     if not valid.any():
-        raise ValueError(f"every pixel is nodata (or NaN / inf) in HSI '{hsi.name}' or LiDAR '{lidar.name}': "
+        raise ValueError(f"every pixel is nodata (or NaN / inf) in {named(hsi, 'HSI')} or {named(lidar, 'LiDAR')}: "
                          f"nothing to train on")
     if (labels > 0).any() and not (valid & (labels > 0)).any():
         raise ValueError(f"all {int((labels > 0).sum())} labelled pixels fall on nodata (or NaN / inf) in "
-                         f"HSI '{hsi.name}' or LiDAR '{lidar.name}'")
+                         f"{named(hsi, 'HSI')} or {named(lidar, 'LiDAR')}")
     h_mean, h_std = band_stats(h_raw, valid)
     l_mean, l_std = band_stats(l_raw, valid)
     labels = np.where(valid, labels, 0)  # never learn from nodata pixels
@@ -223,7 +228,7 @@ def classify(model: MMLGNet, manifest: dict, hsi, lidar, class_sink, similarity_
     norm = manifest["normalisation"]
     for src, key, label in ((hsi, "hsi", "HSI"), (lidar, "lidar", "LiDAR")):
         if src.bands != len(norm[f"{key}_mean"]):
-            raise ValueError(f"{label} '{src.name}' has {src.bands} band{'s' * (src.bands != 1)}; the model "
+            raise ValueError(f"{named(src, label)} has {src.bands} band{'s' * (src.bands != 1)}; the model "
                              f"was trained on {len(norm[f'{key}_mean'])}")
     dev = resolve_device(device)
     model = model.to(dev).eval()
@@ -239,7 +244,7 @@ def classify(model: MMLGNet, manifest: dict, hsi, lidar, class_sink, similarity_
                                  class_sink, similarity_sink, timers, progress, is_cancelled)
     seconds = time.perf_counter() - t0
     if valid_count == 0:  # a map of nothing but nodata is a mistake (wrong nodata value, wrong file)
-        raise ValueError(f"every pixel is nodata (or NaN / inf) in HSI '{hsi.name}' or LiDAR '{lidar.name}': "
+        raise ValueError(f"every pixel is nodata (or NaN / inf) in {named(hsi, 'HSI')} or {named(lidar, 'LiDAR')}: "
                          f"nothing to classify; check the layers' nodata values")
     # read/normalise run in the reader thread, overlapped with compute and write
     return {"pixels": hsi.height * hsi.width, "valid_pixels": valid_count, "tiles": n, "tile": tile,

@@ -171,9 +171,11 @@ def grid_differences(a: RasterGrid, b: RasterGrid, tol: float = 1e-3) -> list[st
         diffs.append(f"size {a.width} x {a.height} vs {b.width} x {b.height} px")
     scale = max(min(a.pixel_size), min(b.pixel_size), 1e-12)
     ga, gb = a.geotransform, b.geotransform
-    if any(abs(ga[i] - gb[i]) > tol * scale for i in (1, 2, 4, 5)):
-        diffs.append(f"pixel size {_num(ga[1])} x {_num(-ga[5])} vs {_num(gb[1])} x {_num(-gb[5])}"
-                     + ("" if ga[2] == gb[2] == ga[4] == gb[4] == 0 else " (or rotation)"))
+    if any(abs(ga[i] - gb[i]) > tol * scale for i in (1, 5)):
+        diffs.append(f"pixel size {_num(ga[1])} x {_num(-ga[5])} vs {_num(gb[1])} x {_num(-gb[5])}")
+    if any(abs(ga[i] - gb[i]) > tol * scale for i in (2, 4)):
+        diffs.append(f"rotation terms ({_num(ga[2])}, {_num(ga[4])}) vs ({_num(gb[2])}, {_num(gb[4])}) "
+                     f"of the geotransform")
     if any(abs(ga[i] - gb[i]) > tol * scale for i in (0, 3)):
         text = f"origin ({_num(ga[0])}, {_num(ga[3])}) vs ({_num(gb[0])}, {_num(gb[3])})"
         if same_crs(a.crs_wkt, b.crs_wkt):  # a shift in pixels only means something in one CRS
