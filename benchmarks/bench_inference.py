@@ -79,18 +79,21 @@ def write_synthetic_pair(folder, size, bands):
     return paths
 
 
-def end_to_end(device, size, bands, folder):
+def end_to_end(device, size, bands, folder, amp=False):
     from mmlgnet_qgis.raster.reader import RasterSource
     from mmlgnet_qgis.raster.writer import ClassRasterWriter
     t = time.perf_counter()
-    paths = write_synthetic_pair(folder, size, bands)
+    paths = {"hsi": str(Path(folder) / "hsi.tif"), "lidar": str(Path(folder) / "lidar.tif")}
+    if not Path(paths["hsi"]).is_file():  # the bf16 run reuses the float32 run's input
+        paths = write_synthetic_pair(folder, size, bands)
     write_s = time.perf_counter() - t
     model, _ = make_model(bands, 1, device)
     norm = {"hsi_mean": [2000.0] * bands, "hsi_std": [800.0] * bands, "lidar_mean": [2000.0], "lidar_std": [800.0]}
     hsi, lidar = RasterSource(paths["hsi"], "hsi"), RasterSource(paths["lidar"], "lidar")
     out = str(Path(folder) / "classes.tif")
     with ClassRasterWriter(out, hsi.grid, [f"c{i}" for i in range(1, 7)]) as writer:
-        stats = classify(model, {"normalisation": norm}, hsi, lidar, writer, device=str(device))
+        stats = classify(model, {"normalisation": norm}, hsi, lidar, writer, device=str(device), amp=amp)
+    stats["amp"] = amp
     stats["mpix_per_s"] = stats["pixels"] / 1e6 / stats["seconds"]
     stats["input_gb"] = sum(os.path.getsize(p) for p in paths.values()) / 1e9
     stats["synthetic_write_seconds"] = write_s
@@ -132,7 +135,9 @@ def main():
         print(json.dumps(r), flush=True)
         with tempfile.TemporaryDirectory(dir=os.environ.get("MMLGNET_BENCH_TMP")) as tmp:
             r["end_to_end"] = end_to_end(dev, args.size, args.bands, tmp)
-        print(json.dumps(r["end_to_end"]), flush=True)
+            print(json.dumps(r["end_to_end"]), flush=True)
+            r["end_to_end_bf16"] = end_to_end(dev, args.size, args.bands, tmp, amp=True)
+            print(json.dumps(r["end_to_end_bf16"]), flush=True)
         if Path(args.model).is_file():
             r["amp"] = amp_agreement(args.model, args.data, dev)
             print(json.dumps(r["amp"]), flush=True)
@@ -140,13 +145,17 @@ def main():
     Path(args.out).with_suffix(".json").write_text(json.dumps(results, indent=1))
     lines = ["# Inference benchmark", "", f"- command: `{results['meta']['command']}`",
              f"- commit {results['meta']['commit']}, {results['meta']['date']}", f"- machine: {results['meta']['machine']}", "",
-             "| device | whole-scene px/s | per-pixel patches px/s | speed-up | end-to-end GeoTIFF Mpix/s | read s | normalise s | compute s | write s | total s |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| device | precision | whole-scene px/s | per-pixel patches px/s | speed-up | end-to-end GeoTIFF Mpix/s | read s | normalise s | compute s | write s | total s |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results["runs"]:
-        p, e = r["patch_vs_scene"], r["end_to_end"]
-        lines.append(f"| {p['device']} | {p['scene_px_per_s']:.0f} | {p['patch_px_per_s']:.0f} | {p['speedup']:.1f}x | "
-                     f"{e['mpix_per_s']:.3f} | {e['read_seconds']:.1f} | {e['normalise_seconds']:.1f} | "
-                     f"{e['compute_seconds']:.1f} | {e['write_seconds']:.1f} | {e['seconds']:.1f} |")
+        p = r["patch_vs_scene"]
+        for key, precision in (("end_to_end", "float32"), ("end_to_end_bf16", "bf16 (`--amp`)")):
+            e = r[key]
+            head = (f"| {p['scene_px_per_s']:.0f} | {p['patch_px_per_s']:.0f} | {p['speedup']:.1f}x" if key == "end_to_end"
+                    else "| | |")
+            lines.append(f"| {p['device']} | {precision} {head} | {e['mpix_per_s']:.3f} | {e['read_seconds']:.1f} | "
+                         f"{e['normalise_seconds']:.1f} | {e['compute_seconds']:.1f} | {e['write_seconds']:.1f} | "
+                         f"{e['seconds']:.1f} |")
     for r in results["runs"]:
         if "amp" in r:
             a = r["amp"]

@@ -60,6 +60,9 @@ def predict_tile(model: MMLGNet, hsi: np.ndarray | torch.Tensor, lidar: np.ndarr
     """Halo-padded (C, h+P-1, w+P-1) inputs -> class ids (h, w) int64 (1..K) and winning cosine."""
     h_t = torch.as_tensor(hsi, dtype=torch.float32, device=device)[None]
     l_t = torch.as_tensor(lidar, dtype=torch.float32, device=device)[None]
+    if h_t.device.type == "cpu":  # see pipeline.for_inference
+        h_t = h_t.contiguous(memory_format=torch.channels_last)
+        l_t = l_t.contiguous(memory_format=torch.channels_last)
     with torch.autocast(torch.device(device).type, dtype=amp_dtype or torch.bfloat16,
                         enabled=amp_dtype is not None):
         z = model.fused_hidden(h_t, l_t)

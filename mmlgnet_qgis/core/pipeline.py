@@ -141,6 +141,13 @@ def auto_tile_size(model: MMLGNet, device: torch.device, requested: int | None =
     return max(256, min(8192, side - model.cfg.patch_size + 1))
 
 
+def for_inference(model: MMLGNet, dev: torch.device) -> MMLGNet:
+    """On the device, in eval mode; on CPU with channels-last weights, which oneDNN runs 1.3x
+    faster for the convolutions and 5x faster for the 9 x 9 context mean (benchmarks/results)."""
+    model = model.to(dev).eval()
+    return model.to(memory_format=torch.channels_last) if dev.type == "cpu" else model
+
+
 def _predict_safe(model, h, l, dev, amp_dtype, halo):
     """predict_tile; on CUDA out-of-memory split the tile in two (halo kept) and go on."""
     try:
@@ -231,9 +238,9 @@ def classify(model: MMLGNet, manifest: dict, hsi, lidar, class_sink, similarity_
             raise ValueError(f"{named(src, label)} has {src.bands} band{'s' * (src.bands != 1)}; the model "
                              f"was trained on {len(norm[f'{key}_mean'])}")
     dev = resolve_device(device)
-    model = model.to(dev).eval()
+    model = for_inference(model, dev)
     halo = model.cfg.patch_size // 2
-    amp_dtype = torch.bfloat16 if (amp and dev.type == "cuda") else None
+    amp_dtype = torch.bfloat16 if amp else None  # on CPU fast only with AVX512-BF16 / AMX
     tile = auto_tile_size(model, dev, tile)
     n = count_tiles(hsi.height, hsi.width, tile)
     log(f"classifying {hsi.width} x {hsi.height} pixels in {n} tiles of {tile} on {dev}")
@@ -283,7 +290,7 @@ def predict_scene(model: MMLGNet, hsi: np.ndarray, lidar: np.ndarray, valid: np.
     0 = nodata, cosine float32 with NaN at nodata), through the same tile loop as `classify`.
     amp_dtype applies on any device (benchmarks compare bf16 with float32 on CPU too)."""
     dev = torch.device(device)
-    model = model.to(dev).eval()
+    model = for_inference(model, dev)
     halo = model.cfg.patch_size // 2
     height, width = hsi.shape[1:]
     valid = np.ones((height, width), bool) if valid is None else valid
