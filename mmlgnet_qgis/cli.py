@@ -64,8 +64,8 @@ def cmd_train(args) -> int:
 
 def cmd_classify(args) -> int:
     from .core.pipeline import ArraySink, classify
-    from .workflows import (check_outputs, classify_to_geotiff, close_sources, load_model_with_prompts, open_pair,
-                            prompt_file)
+    from .workflows import (check_outputs, check_wavelengths, classify_to_geotiff, close_sources,
+                            load_model_with_prompts, open_pair, prompt_file)
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -74,6 +74,7 @@ def cmd_classify(args) -> int:
                   {"HSI": args.hsi, "LiDAR": args.lidar, "model file": args.model,
                    "prompt file": prompt_file(args.prompts)})
     model, manifest = load_model_with_prompts(args.model, args.prompts)
+    check_wavelengths(manifest, args.hsi, _log)
     hsi, lidar = open_pair(args.hsi, args.lidar, args.resample_lidar, log=_log)
     try:
         if out.suffix.lower() == ".npy":  # GDAL-free output for bare GPU boxes

@@ -29,8 +29,12 @@ def open_image(spec: str, name: str):
 
 
 def wavelengths_of(spec: str) -> list[float] | None:
-    """Band centres stored in a benchmark .mat; not read from GDAL rasters (None)."""
-    return load_wavelengths(spec) if is_mat(spec) else None
+    """Band centres (nm) from a benchmark .mat's 'wavelengths_nm' or a raster's band metadata."""
+    if is_mat(spec):
+        return load_wavelengths(spec)
+    from .raster.reader import RasterSource
+    with RasterSource(spec) as src:
+        return src.wavelengths()
 
 
 def read_labels(spec: str, like=None) -> np.ndarray:

@@ -216,6 +216,28 @@ def load_model_with_prompts(model_path: str, prompts: str | None = None):
     return model, manifest
 
 
+def check_wavelengths(manifest: dict, hsi_spec: str, log=None) -> None:
+    """Refuse an HSI whose bands sit elsewhere in the spectrum than the model's (another sensor,
+    or bands in another order): same band count, different meaning. Needs both band lists."""
+    from .inputs import wavelengths_of
+    trained = manifest.get("wavelengths_nm")
+    if not trained:
+        return
+    here = wavelengths_of(hsi_spec)
+    if not here or len(here) != len(trained):
+        return  # unknown here, or a band-count mismatch that classify() names
+    trained, here = np.asarray(trained, float), np.asarray(here, float)
+    spacing = np.median(np.abs(np.diff(trained))) if trained.size > 1 else 10.0
+    off = np.abs(trained - here)
+    worst = int(np.nanargmax(off)) if np.isfinite(off).any() else 0
+    if off[worst] > max(0.5 * spacing, 1.0):
+        raise ValueError(f"HSI ({hsi_spec}) band {worst + 1} is centred at {here[worst]:g} nm, but the model's "
+                         f"band {worst + 1} was at {trained[worst]:g} nm: another sensor or band order. "
+                         f"Train a model on this sensor, or reorder / resample the bands")
+    if log and off.max() > 0:
+        log(f"HSI band centres within {off.max():.3g} nm of the model's")
+
+
 def output_grid(hsi, manifest: dict):
     """The HSI's own grid; for .mat inputs the scene's nominal grid (or a bare pixel grid)."""
     from .core.scenes import SCENES

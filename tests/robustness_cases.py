@@ -263,6 +263,9 @@ CASES = [
     Case("model_missing_keys", "classify", lambda s, t: classify_params(s, t, model=model_with_manifest(
         s, t, lambda m: m.pop("normalisation"), "no_norm.safetensors")),
         error=r"no_norm.safetensors.*lacks 'normalisation'"),
+    Case("hsi_bands_at_other_wavelengths", "classify", lambda s, t: classify_params(s, t, hsi=rs.write_tif(
+        t / "swir.tif", rs.scene_arrays()[0], wavelengths=[1000.0 + 100 * i for i in range(rs.HSI_BANDS)])),
+        error=r"HSI \(.*swir.tif\) band 1 is centred at 1000 nm, but the model's band 1 was at 400 nm"),
     Case("model_other_band_count", "classify", lambda s, t: classify_params(
         s, t, hsi=rs.write_tif(t / "hsi8.tif", rs.scene_arrays(hsi_bands=8)[0])),
         error=r"HSI .*hsi8.tif.* has 8 bands; the model was trained on 6"),

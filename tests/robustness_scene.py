@@ -25,8 +25,11 @@ def geotransform(origin=ORIGIN, pixel=1.0, rotation=0.0):
     return (origin[0], pixel, rotation, origin[1], rotation, -pixel)
 
 
-def write_tif(path, array, gt=None, epsg=EPSG, nodata=None, dtype=gdal.GDT_Float32) -> str:
-    """(B, H, W) or (H, W) array -> GeoTIFF."""
+WAVELENGTHS = [400.0 + 100 * i for i in range(HSI_BANDS)]
+
+
+def write_tif(path, array, gt=None, epsg=EPSG, nodata=None, dtype=gdal.GDT_Float32, wavelengths=None) -> str:
+    """(B, H, W) or (H, W) array -> GeoTIFF; wavelengths (nm) as GDAL band metadata."""
     array = np.asarray(array)
     array = array[None] if array.ndim == 2 else array
     ds = gdal.GetDriverByName("GTiff").Create(str(path), array.shape[2], array.shape[1], array.shape[0], dtype)
@@ -38,6 +41,9 @@ def write_tif(path, array, gt=None, epsg=EPSG, nodata=None, dtype=gdal.GDT_Float
     for i, band in enumerate(array):
         if nodata is not None:
             ds.GetRasterBand(i + 1).SetNoDataValue(nodata)
+        if wavelengths is not None:
+            ds.GetRasterBand(i + 1).SetMetadataItem("WAVELENGTH", f"{wavelengths[i]:g}")
+            ds.GetRasterBand(i + 1).SetMetadataItem("WAVELENGTH_UNITS", "nm")
         ds.GetRasterBand(i + 1).WriteArray(band)
     ds = None
     return str(path)
@@ -104,12 +110,14 @@ def write_vector_labels(path, classes_per_polygon, epsg=4326, field_type=ogr.OFT
 def train_tiny(hsi_path, lidar_path, labels_path, prompts_json, out) -> str:
     """A real model (MiniLM prompts) trained in a second or two."""
     from mmlgnet_qgis.core.training import TrainConfig
+    from mmlgnet_qgis.inputs import wavelengths_of
     from mmlgnet_qgis.workflows import close_sources, open_pair, train_to_file, training_inputs
     hsi, lidar = open_pair(hsi_path, lidar_path)
     try:
         labels, prompts, _ = training_inputs(hsi, labels_path, prompts=prompts_json)
         train_to_file(hsi, lidar, labels, prompts, "minilm",
-                      TrainConfig(epochs=20, device="cpu", model=dict(TINY_MODEL)), out)
+                      TrainConfig(epochs=20, device="cpu", model=dict(TINY_MODEL)), out,
+                      wavelengths=wavelengths_of(hsi_path))
     finally:
         close_sources(hsi, lidar)
     return str(out)
@@ -120,7 +128,7 @@ def make_scene(folder: Path) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     hsi, lidar, classes = scene_arrays()
     _, lidar2, _ = scene_arrays(lidar_bands=2)
-    s = {"hsi": write_tif(folder / "hsi.tif", hsi), "lidar": write_tif(folder / "lidar.tif", lidar),
+    s = {"hsi": write_tif(folder / "hsi.tif", hsi, wavelengths=WAVELENGTHS), "lidar": write_tif(folder / "lidar.tif", lidar),
          "lidar2": write_tif(folder / "lidar2.tif", lidar2),
          "labels": write_tif(folder / "labels.tif", training_labels(classes), dtype=gdal.GDT_Byte),
          "prompts": str(folder / "prompts.json"), "classes": classes}

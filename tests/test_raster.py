@@ -472,3 +472,26 @@ def test_rasterize_labels_same_crs_and_real_field(tmp_path):
     off = make_gpkg(tmp_path / "off.gpkg", [(far, {"cls": 1.0})], utm, fields=(("cls", ogr.OFTReal),))
     with pytest.raises(ValueError, match="no pixel labelled"):
         rasterize_labels(off, "cls", grid)
+
+
+def test_wavelengths_from_band_metadata_and_envi_header(tmp_path):
+    from mmlgnet_qgis.inputs import wavelengths_of
+    from mmlgnet_qgis.raster.reader import RasterSource
+    path = str(tmp_path / "w.tif")
+    ds = gdal.GetDriverByName("GTiff").Create(path, 4, 3, 3, gdal.GDT_Float32)
+    for i, um in enumerate((0.45, 0.55, 0.65)):
+        ds.GetRasterBand(i + 1).SetMetadataItem("WAVELENGTH", str(um))
+        ds.GetRasterBand(i + 1).SetMetadataItem("WAVELENGTH_UNITS", "Micrometers")
+    ds = None
+    assert np.allclose(wavelengths_of(path), [450, 550, 650])
+    envi = str(tmp_path / "envi.tif")
+    ds = gdal.GetDriverByName("GTiff").Create(envi, 4, 3, 2, gdal.GDT_Float32)
+    ds.SetMetadataItem("wavelength", "{ 500.5, 600 }", "ENVI")
+    ds = None
+    with RasterSource(envi) as src:
+        assert src.wavelengths() == [500.5, 600.0]
+    partial = str(tmp_path / "partial.tif")
+    ds = gdal.GetDriverByName("GTiff").Create(partial, 4, 3, 2, gdal.GDT_Float32)
+    ds.GetRasterBand(1).SetMetadataItem("WAVELENGTH", "500")
+    ds = None
+    assert wavelengths_of(partial) is None  # one band without a centre: unknown, not guessed

@@ -56,8 +56,8 @@ class ClassifyAlgorithm(MMLGNetAlgorithm):
     def process(self, parameters, context, feedback):
         dependencies.require()
         from ..raster.writer import qml_path_for
-        from ..workflows import (check_outputs, classify_to_geotiff, close_sources, load_model_with_prompts, open_pair,
-                                 prompt_file, torch_threads)
+        from ..workflows import (check_outputs, check_wavelengths, classify_to_geotiff, close_sources,
+                                 load_model_with_prompts, open_pair, prompt_file, torch_threads)
         out = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         conf = self.parameterAsOutputLayer(parameters, "CONFIDENCE", context) if parameters.get("CONFIDENCE") else None
         device = DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)]
@@ -69,6 +69,7 @@ class ClassifyAlgorithm(MMLGNetAlgorithm):
                           {"HSI": self.hsi, "LiDAR": self.lidar, "model file": model_path,
                            "prompt file": prompt_file(prompts)})
             model, manifest = load_model_with_prompts(model_path, prompts)
+            check_wavelengths(manifest, self.hsi, feedback.pushInfo)
             names = [c["name"] for c in manifest["classes"]]
             colours = [c["color"] for c in manifest["classes"]]
             feedback.pushInfo(f"model: {len(names)} classes ({', '.join(names)}), "

@@ -106,6 +106,7 @@ class TrainAlgorithm(MMLGNetAlgorithm):
         encoder = self.parameterAsString(parameters, "TEXT_ENCODER", context).strip() or "minilm"
         dependencies.require(text_encoder=encoder)
         from ..core.training import TrainConfig
+        from ..inputs import wavelengths_of
         from ..raster.writer import write_text_atomic
         from ..workflows import (check_outputs, close_sources, curves_png_for, open_pair, prompt_file, torch_threads,
                                  train_to_file, training_inputs, write_training_page)
@@ -146,6 +147,7 @@ class TrainAlgorithm(MMLGNetAlgorithm):
                     f"{int((labels > 0).sum())} labelled pixels; device {cfg.device}")
                 with torch_threads(self.parameterAsInt(parameters, "THREADS", context)):
                     manifest, history = train_to_file(hsi, lidar, labels, prompts, encoder, cfg, out, scene=scene,
+                                                      wavelengths=wavelengths_of(self.hsi),
                                                       progress=progress_to(feedback, "epoch", log),
                                                       is_cancelled=feedback.isCanceled, log=log)
             finally:

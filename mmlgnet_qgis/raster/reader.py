@@ -16,6 +16,9 @@ from .grid import GridMismatchError, RasterGrid, check_aligned, grid_of, open_ra
 
 gdal.UseExceptions()
 
+_NM_PER_UNIT = {"nm": 1.0, "nanometers": 1.0, "um": 1000.0, "micrometers": 1000.0, "µm": 1000.0,
+                "micrometres": 1000.0, "nanometres": 1.0}
+
 _RESAMPLING = {
     "nearest": gdal.GRA_NearestNeighbour, "near": gdal.GRA_NearestNeighbour,
     "bilinear": gdal.GRA_Bilinear, "cubic": gdal.GRA_Cubic, "cubicspline": gdal.GRA_CubicSpline,
@@ -65,6 +68,28 @@ class RasterSource:
 
     def band_descriptions(self) -> list[str]:
         return [b.GetDescription() for b in self._bands]
+
+    def wavelengths(self) -> list[float] | None:
+        """Band centres in nm from GDAL band metadata (WAVELENGTH + WAVELENGTH_UNITS, as written by
+        mmlgnet:importbenchmark and GDAL's ENVI driver), else the ENVI header's 'wavelength'
+        list; None unless every band has one."""
+        out = []
+        for band in self._bands:
+            value = band.GetMetadataItem("WAVELENGTH") or band.GetMetadataItem("wavelength")
+            units = band.GetMetadataItem("WAVELENGTH_UNITS") or band.GetMetadataItem("wavelength_units") or ""
+            try:
+                out.append(float(value) * _NM_PER_UNIT.get(units.strip().lower(), 1.0))
+            except (TypeError, ValueError):
+                break
+        if len(out) == self.band_count:
+            return out
+        envi = (self._ds.GetMetadataItem("wavelength", "ENVI") or "").strip("{} ")
+        units = (self._ds.GetMetadataItem("wavelength_units", "ENVI") or "").strip().lower()
+        try:
+            values = [float(v) * _NM_PER_UNIT.get(units, 1.0) for v in envi.split(",") if v.strip()]
+        except ValueError:
+            return None
+        return values if len(values) == self.band_count else None
 
     # -- reading --------------------------------------------------------------------------------
     def _check_window(self, x0: int, y0: int, w: int, h: int) -> tuple[int, int, int, int]:
