@@ -266,7 +266,8 @@ def classify_to_geotiff(model, manifest: dict, hsi, lidar, out: str | Path, conf
     grid = output_grid(hsi, manifest)
     writers = [ClassRasterWriter(str(out), grid, names, colours)]
     if confidence:
-        writers.append(FloatRasterWriter(str(confidence), grid, description="cosine similarity of the winning prompt"))
+        writers.append(FloatRasterWriter(str(confidence), grid, description="cosine similarity of the winning prompt",
+                                         value_range="auto"))  # grey .qml over the values written
     try:
         for w in writers:
             w.open()

@@ -279,6 +279,13 @@ def test_float_writer(tmp_path):
     np.testing.assert_array_equal(got[1:3], vals[1:3])
     root = ET.parse(tmp_path / "conf.qml").getroot()
     assert root.find("pipe/rasterrenderer").get("type") == "singlebandgray"
+    # "auto": stretched over the values actually written (nodata, NaN and invalid pixels left out)
+    with FloatRasterWriter(tmp_path / "auto.tif", grid, value_range="auto") as w:
+        w.write_window(0, 0, vals * 0.5 + 0.2, valid=valid)
+    enhance = ET.parse(tmp_path / "auto.qml").getroot().find("pipe/rasterrenderer/contrastEnhancement")
+    lo, hi = float(enhance.find("minValue").text), float(enhance.find("maxValue").text)
+    expected = (vals * 0.5 + 0.2)[valid & np.isfinite(vals)]
+    assert lo == pytest.approx(expected.min()) and hi == pytest.approx(expected.max())
 
 
 QGIS_CHECK = r"""

@@ -64,7 +64,7 @@ class ClassifyAlgorithm(MMLGNetAlgorithm):
         tile = self.parameterAsInt(parameters, "TILE_SIZE", context) or None
         model_path = self.parameterAsFile(parameters, "MODEL", context)
         prompts = optional_string(self, parameters, "PROMPTS", context)
-        with processing_errors(out, qml_path_for(out), conf):
+        with processing_errors(out, qml_path_for(out), conf, conf and qml_path_for(conf)):
             check_outputs({"classified raster": out, "confidence raster": conf},
                           {"HSI": self.hsi, "LiDAR": self.lidar, "model file": model_path,
                            "prompt file": prompt_file(prompts)})

@@ -341,12 +341,14 @@ class FloatRasterWriter(GeoTiffWriter):
     """Float32 raster (e.g. confidence); NaN/inf and pixels outside `valid` become nodata."""
 
     def __init__(self, path, grid: RasterGrid, nodata: float = -9999.0, description=None,
-                 band_count: int = 1, value_range: tuple[float, float] | None = None):
+                 band_count: int = 1, value_range: tuple[float, float] | str | None = None):
         descs = [description] if isinstance(description, str) or description is None else list(description)
         if description is not None and len(descs) != band_count:
             raise ValueError(f"{len(descs)} descriptions for {band_count} bands")
         self.descriptions = descs
-        self.value_range = value_range  # set it to also write a grey .qml stretched over it
+        # a (min, max) or "auto" (the values written) also writes a grey .qml stretched over it
+        self.value_range = value_range
+        self._seen = [np.inf, -np.inf]
         super().__init__(path, grid, band_count, gdal.GDT_Float32, nodata)
 
     def _setup(self, ds):
@@ -364,13 +366,19 @@ class FloatRasterWriter(GeoTiffWriter):
         bad = ~np.isfinite(array)
         if valid is not None:
             bad |= ~np.asarray(valid, dtype=bool)[None]
+        if (~bad).any():
+            good = array[~bad]
+            self._seen = [min(self._seen[0], float(good.min())), max(self._seen[1], float(good.max()))]
         array[bad] = self.nodata
         for i in range(self.band_count):
             self.write_band(i + 1, x0, y0, array[i])
 
     def _after_commit(self):
-        if self.value_range is not None:
-            write_text_atomic(qml_path_for(self.path), gray_qml(*self.value_range))
+        vrange = self.value_range
+        if vrange == "auto":
+            vrange = tuple(self._seen) if self._seen[0] < self._seen[1] else None
+        if vrange is not None:
+            write_text_atomic(qml_path_for(self.path), gray_qml(*vrange))
 
 
 def gdal_type_for(dtype) -> int:
