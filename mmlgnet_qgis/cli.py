@@ -74,9 +74,9 @@ def cmd_classify(args) -> int:
                   {"HSI": args.hsi, "LiDAR": args.lidar, "model file": args.model,
                    "prompt file": prompt_file(args.prompts)})
     model, manifest = load_model_with_prompts(args.model, args.prompts)
-    check_wavelengths(manifest, args.hsi, _log)
     hsi, lidar = open_pair(args.hsi, args.lidar, args.resample_lidar, log=_log)
     try:
+        check_wavelengths(manifest, args.hsi, _log)
         if out.suffix.lower() == ".npy":  # GDAL-free output for bare GPU boxes
             sink = ArraySink(hsi.height, hsi.width, np.uint16, 0)
             conf = ArraySink(hsi.height, hsi.width, np.float32, np.nan) if args.confidence else None

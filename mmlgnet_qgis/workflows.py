@@ -226,7 +226,8 @@ def check_wavelengths(manifest: dict, hsi_spec: str, log=None) -> None:
     here = wavelengths_of(hsi_spec)
     if not here or len(here) != len(trained):
         return  # unknown here, or a band-count mismatch that classify() names
-    trained, here = np.asarray(trained, float), np.asarray(here, float)
+    trained = np.array([np.nan if v is None else v for v in trained], float)  # None: a band without a centre
+    here = np.asarray(here, float)
     spacing = np.median(np.abs(np.diff(trained))) if trained.size > 1 else 10.0
     off = np.abs(trained - here)
     worst = int(np.nanargmax(off)) if np.isfinite(off).any() else 0

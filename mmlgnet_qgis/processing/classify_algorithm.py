@@ -69,14 +69,14 @@ class ClassifyAlgorithm(MMLGNetAlgorithm):
                           {"HSI": self.hsi, "LiDAR": self.lidar, "model file": model_path,
                            "prompt file": prompt_file(prompts)})
             model, manifest = load_model_with_prompts(model_path, prompts)
-            check_wavelengths(manifest, self.hsi, feedback.pushInfo)
             names = [c["name"] for c in manifest["classes"]]
             colours = [c["color"] for c in manifest["classes"]]
             feedback.pushInfo(f"model: {len(names)} classes ({', '.join(names)}), "
-                              f"patch {manifest['patch_size']}, text encoder {manifest['text_encoder'].get('model')}")
+                              f"patch {model.cfg.patch_size}, text encoder {manifest['text_encoder'].get('model')}")
             hsi, lidar = open_pair(self.hsi, self.lidar, self.parameterAsBool(parameters, "RESAMPLE", context),
                                    feedback.pushInfo)
             try:
+                check_wavelengths(manifest, self.hsi, feedback.pushInfo)
                 with torch_threads(self.parameterAsInt(parameters, "THREADS", context)):
                     stats = classify_to_geotiff(model, manifest, hsi, lidar, out, conf, tile=tile, device=device,
                                                 progress=progress_to(feedback), is_cancelled=feedback.isCanceled,
