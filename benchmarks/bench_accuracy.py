@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from mmlgnet_qgis.core.defaults import PRESETS  # noqa: E402
 from mmlgnet_qgis.core.metrics import accuracy_report  # noqa: E402
 from mmlgnet_qgis.core.pipeline import ArraySink, ArraySource, classify, fit  # noqa: E402
 from mmlgnet_qgis.core.prompts import scene_prompt_set  # noqa: E402
@@ -134,6 +135,7 @@ def main():
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = all cores)")
     ap.add_argument("--merge", nargs="+", help="merge result JSON files of parallel runs into --out")
+    ap.add_argument("--preset", default="standard", choices=sorted(PRESETS), help="network widths")
     args = ap.parse_args()
     if args.merge:
         return merge(args.merge, args.out)
@@ -144,7 +146,10 @@ def main():
             "text_encoder": encoder.identity(), "settings": {"epochs": args.epochs, "device": args.device}}
     results, json_path = {}, Path(args.out).with_suffix(".json")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    jobs = [(s, "MMLGNet (default)", {}, None, args.seeds) for s in args.scenes.split(",")]
+    preset = {} if args.preset == "standard" else {"model": dict(PRESETS[args.preset])}
+    label = "MMLGNet (default)" if args.preset == "standard" else f"MMLGNet ({args.preset} preset)"
+    meta["settings"]["preset"] = args.preset
+    jobs = [(s, label, preset, None, args.seeds) for s in args.scenes.split(",")]
     if not args.no_ablations:
         jobs += [(s, name, over, enc, args.ablation_seeds) for s in args.ablation_scenes.split(",")
                  for name, (over, enc) in ABLATIONS.items()]

@@ -21,14 +21,18 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_accuracy import commit, machine  # noqa: E402
+from mmlgnet_qgis.core.defaults import PRESETS  # noqa: E402
 from mmlgnet_qgis.core.inference import predict_patches  # noqa: E402
 from mmlgnet_qgis.core.model import MMLGNet, ModelConfig  # noqa: E402
 from mmlgnet_qgis.core.pipeline import classify, predict_scene  # noqa: E402
 
 
+WIDTHS: dict = {}  # the --preset's widths, set once by main()
+
+
 def make_model(bands, lidar_bands, device):
     torch.manual_seed(0)
-    cfg = ModelConfig(hsi_bands=bands, lidar_bands=lidar_bands, embed_dim=384)
+    cfg = ModelConfig(hsi_bands=bands, lidar_bands=lidar_bands, embed_dim=384, **WIDTHS)
     return MMLGNet(cfg, torch.randn(6, 384)).eval().to(device), cfg
 
 
@@ -162,7 +166,9 @@ def main():
     ap.add_argument("--sample", type=int, default=4096, help="pixels for the per-pixel patch timing on CPU")
     ap.add_argument("--model", default="demo-out/model.safetensors", help="trained Trento model for the bf16 check")
     ap.add_argument("--data", default=None)
+    ap.add_argument("--preset", default="standard", choices=sorted(PRESETS), help="network widths")
     args = ap.parse_args()
+    WIDTHS.update(PRESETS[args.preset])
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     results = {"meta": {"command": " ".join(sys.argv), "commit": commit(), "machine": machine(),
                         "date": time.strftime("%Y-%m-%d %H:%M")}, "runs": []}
@@ -183,7 +189,9 @@ def main():
                 print(f"bf16 agreement skipped: {exc}", flush=True)
         results["runs"].append(r)
     Path(args.out).with_suffix(".json").write_text(json.dumps(results, indent=1))
+    results["meta"]["preset"] = args.preset
     lines = ["# Inference benchmark", "", f"- command: `{results['meta']['command']}`",
+             f"- model: default architecture, {args.preset} widths {PRESETS[args.preset]}, random weights",
              f"- commit {results['meta']['commit']}, {results['meta']['date']}", f"- machine: {results['meta']['machine']}", "",
              "| device | precision | whole-scene px/s | per-pixel patches px/s | speed-up | end to end | Mpix/s | read s | normalise s | compute s | write s | total s |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
