@@ -46,3 +46,10 @@ class HashEncoder:
 @pytest.fixture
 def hash_encoder():
     return HashEncoder()
+
+
+@pytest.fixture(scope="session")
+def small_scene(tmp_path_factory):
+    """The robustness tests' small georeferenced scene with two trained models (robustness_scene)."""
+    import robustness_scene
+    return robustness_scene.make_scene(tmp_path_factory.mktemp("small_scene"))

@@ -26,9 +26,9 @@ DEVICES = ["auto", "cpu", "cuda"]
 FILE_SIZE_LIMIT = {"train": 4_000, "classify": 32_000}  # bytes: smaller than the outputs, larger than none
 
 
-@pytest.fixture(scope="session")
-def scene(tmp_path_factory):
-    return rs.make_scene(tmp_path_factory.mktemp("robustness_scene"))
+@pytest.fixture
+def scene(small_scene):
+    return small_scene
 
 
 # -- the two front ends -------------------------------------------------------------------------------
