@@ -163,8 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="self-distillation weight (0 = off)")
     t.add_argument("--ce-weight", type=float, default=defaults.CE_WEIGHT, help="auxiliary cross-entropy weight")
     t.add_argument("--preset", choices=sorted(defaults.PRESETS), default="standard",
-                   help="network widths: standard 64/32/128, or fast 16/8/32 (~6x faster CPU inference, "
-                        "~0.5 point lower OA on Trento)")
+                   help="network widths: standard 64/32/128, or fast 16/8/32 (~5x faster CPU inference, "
+                        "3x faster training, ~0.3-0.8 point lower OA)")
     t.add_argument("--patch-size", type=int, help="odd neighbourhood size, >= 7 (default 15)")
     t.add_argument("--modalities", choices=["both", "hsi", "lidar"])
     t.add_argument("--threads", type=int, help="CPU threads for torch")
