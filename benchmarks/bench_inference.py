@@ -93,6 +93,16 @@ def gdal_available() -> bool:
         return False
 
 
+def _stream(device, bands, hsi, lidar, sink, amp, io, input_paths, write_s):
+    """classify() a source pair into a sink with the benchmark model; run statistics."""
+    model, _ = make_model(bands, 1, device)
+    norm = {"hsi_mean": [2000.0] * bands, "hsi_std": [800.0] * bands, "lidar_mean": [2000.0], "lidar_std": [800.0]}
+    stats = classify(model, {"normalisation": norm}, hsi, lidar, sink, device=str(device), amp=amp)
+    stats.update(amp=amp, io=io, mpix_per_s=stats["pixels"] / 1e6 / stats["seconds"], synthetic_write_seconds=write_s,
+                 input_gb=sum(os.path.getsize(p) for p in input_paths) / 1e9)
+    return stats
+
+
 def end_to_end_npy(device, size, bands, folder, amp=False):
     """The same stream without GDAL (a bare GPU box): uint16 .npy memmaps in, memory out."""
     from mmlgnet_qgis.core.pipeline import ArraySink, ArraySource
@@ -106,15 +116,10 @@ def end_to_end_npy(device, size, bands, folder, amp=False):
         hsi.flush()
         np.save(lidar_path, (rng.random((1, size, size)) * 3000 + 500).astype(np.float32))
     write_s = time.perf_counter() - t
-    model, _ = make_model(bands, 1, device)
-    norm = {"hsi_mean": [2000.0] * bands, "hsi_std": [800.0] * bands, "lidar_mean": [2000.0], "lidar_std": [800.0]}
     hsi = ArraySource(np.load(hsi_path, mmap_mode="r"), "hsi")
     lidar = ArraySource(np.load(lidar_path, mmap_mode="r"), "lidar")
-    stats = classify(model, {"normalisation": norm}, hsi, lidar, ArraySink(size, size, np.uint16, 0),
-                     device=str(device), amp=amp)
-    stats.update(amp=amp, mpix_per_s=stats["pixels"] / 1e6 / stats["seconds"], synthetic_write_seconds=write_s,
-                 input_gb=(hsi_path.stat().st_size + lidar_path.stat().st_size) / 1e9, io="npy memmap -> memory")
-    return stats
+    return _stream(device, bands, hsi, lidar, ArraySink(size, size, np.uint16, 0), amp, "npy memmap -> memory",
+                   (hsi_path, lidar_path), write_s)
 
 
 def end_to_end(device, size, bands, folder, amp=False):
@@ -127,18 +132,9 @@ def end_to_end(device, size, bands, folder, amp=False):
     if not Path(paths["hsi"]).is_file():  # the bf16 run reuses the float32 run's input
         paths = write_synthetic_pair(folder, size, bands)
     write_s = time.perf_counter() - t
-    model, _ = make_model(bands, 1, device)
-    norm = {"hsi_mean": [2000.0] * bands, "hsi_std": [800.0] * bands, "lidar_mean": [2000.0], "lidar_std": [800.0]}
     hsi, lidar = RasterSource(paths["hsi"], "hsi"), RasterSource(paths["lidar"], "lidar")
-    out = str(Path(folder) / "classes.tif")
-    with ClassRasterWriter(out, hsi.grid, [f"c{i}" for i in range(1, 7)]) as writer:
-        stats = classify(model, {"normalisation": norm}, hsi, lidar, writer, device=str(device), amp=amp)
-    stats["amp"] = amp
-    stats["io"] = "GeoTIFF -> GeoTIFF"
-    stats["mpix_per_s"] = stats["pixels"] / 1e6 / stats["seconds"]
-    stats["input_gb"] = sum(os.path.getsize(p) for p in paths.values()) / 1e9
-    stats["synthetic_write_seconds"] = write_s
-    return stats
+    with ClassRasterWriter(str(Path(folder) / "classes.tif"), hsi.grid, [f"c{i}" for i in range(1, 7)]) as writer:
+        return _stream(device, bands, hsi, lidar, writer, amp, "GeoTIFF -> GeoTIFF", paths.values(), write_s)
 
 
 def amp_agreement(model_path, data, device):
