@@ -47,9 +47,8 @@ def cmd_train(args) -> int:
                    "vector labels": args.label_vector, "prompt file": prompt_file(args.prompts)})
     hsi, lidar = open_pair(args.hsi, args.lidar, args.resample_lidar, log=_log)
     try:
-        labels, prompts, source = training_inputs(hsi, args.train_labels, args.label_vector, args.label_field,
-                                                  args.prompts, None, args.scene, log=_log)
-        _log(f"classes from {source}: {', '.join(prompts.names[:20])}{' ...' if len(prompts.names) > 20 else ''}")
+        labels, prompts, _ = training_inputs(hsi, args.train_labels, args.label_vector, args.label_field,
+                                             args.prompts, None, args.scene, log=_log)
         model_over = dict(defaults.PRESETS[args.preset])
         model_over.update({k: v for k, v in {"patch_size": args.patch_size, "modalities": args.modalities}.items()
                            if v})

@@ -121,6 +121,7 @@ def training_inputs(hsi, labels_spec=None, vector=None, field=None, prompts=None
         raise ValueError(f"the training labels ({where}) hold class id {int(labels.min())}; ids are 1..N, 0 = none")
     if prompt_set is None:
         prompt_set, source = choose_prompt_set(n_classes=int(labels.max()))
+    log(f"classes from {source}: {', '.join(prompt_set.names[:20])}{' ...' if len(prompt_set.names) > 20 else ''}")
     ids, counts = np.unique(labels[labels > 0], return_counts=True)
     if ids.max() > len(prompt_set.classes):
         missing = [int(i) for i in ids if i > len(prompt_set.classes)]
@@ -151,13 +152,12 @@ def check_outputs(outputs: dict, inputs: dict) -> None:
 # -- train --------------------------------------------------------------------------------------
 def train_to_file(hsi, lidar, labels, prompt_set, text_encoder: str, cfg, out: str | Path,
                   scene: str | None = None, wavelengths=None, progress=None, is_cancelled=None, log=None):
-    """fit() then save the model file (written atomically). Returns (manifest, history)."""
-    from .core.atomic_files import check_output_path
+    """fit() then save the model file (written atomically). Returns (manifest, history).
+    Callers run check_outputs() first, so an unwritable path fails before training."""
     from .core.model_file import save_model
     from .core.pipeline import fit
     from .core.text_encoders import build_text_encoder
     log = log or (lambda m: None)
-    check_output_path(out, "model file")  # before training, not after minutes of it
     for w in prompt_set.warnings():
         log(f"warning: {w}")
     encoder = build_text_encoder(text_encoder)
@@ -257,11 +257,9 @@ def classify_to_geotiff(model, manifest: dict, hsi, lidar, out: str | Path, conf
                         is_cancelled: Callable[[], bool] | None = None, log=None, amp: bool = False) -> dict:
     """Stream tiles into a paletted class GeoTIFF (+ .qml) and an optional float32 confidence
     raster. Both are written under temporary names and renamed when complete, so an error or
-    a cancel leaves neither behind."""
+    a cancel leaves neither behind. Callers run check_outputs() first, with the input specs."""
     from .core.pipeline import classify
     from .raster.writer import ClassRasterWriter, FloatRasterWriter
-    check_outputs({"classified raster": out, "confidence raster": confidence},
-                  {"HSI": getattr(hsi, "path", None), "LiDAR": getattr(lidar, "path", None)})
     names = [c["name"] for c in manifest["classes"]]
     colours = [c["color"] for c in manifest["classes"]]
     grid = output_grid(hsi, manifest)

@@ -57,6 +57,11 @@ def _text(value, what: str) -> str:
     return value
 
 
+def _check_class_count(n: int) -> None:
+    if n > MAX_CLASSES:
+        raise PromptError(f"prompt set has {n} classes; at most {MAX_CLASSES} fit a class map")
+
+
 def _check_template(t: str) -> None:
     """Exactly one bare {}: no field name, conversion or format spec ('{:>999999999}' would
     allocate gigabytes in t.format(name))."""
@@ -139,8 +144,7 @@ class PromptSet:
     def from_dict(cls, data: dict) -> "PromptSet":
         if not isinstance(data, dict) or not isinstance(data.get("classes"), list):
             raise PromptError('prompt set must be a JSON object with a "classes" list')
-        if len(data["classes"]) > MAX_CLASSES:  # before the per-class work
-            raise PromptError(f"prompt set has {len(data['classes'])} classes; at most {MAX_CLASSES} fit a class map")
+        _check_class_count(len(data["classes"]))  # before the per-class work
         templates = data.get("templates", list(DEFAULT_TEMPLATES))
         if not isinstance(templates, list):
             raise PromptError(f'"templates" must be a list of texts, got {_show(templates)}')
@@ -154,8 +158,7 @@ class PromptSet:
         """Checks across classes (from_dict has checked each value's type)."""
         if not self.classes:
             raise PromptError("prompt set has no classes")
-        if len(self.classes) > MAX_CLASSES:
-            raise PromptError(f"prompt set has {len(self.classes)} classes; at most {MAX_CLASSES} fit a class map")
+        _check_class_count(len(self.classes))
         first = {}
         for c in self.classes:
             if c.id in first:

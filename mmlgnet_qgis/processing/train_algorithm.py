@@ -134,10 +134,9 @@ class TrainAlgorithm(MMLGNetAlgorithm):
                            "prompt file": prompt_file(prompts_text)})
             hsi, lidar = open_pair(self.hsi, self.lidar, self.parameterAsBool(parameters, "RESAMPLE", context), log)
             try:
-                labels, prompts, source = training_inputs(
+                labels, prompts, _ = training_inputs(
                     hsi, self.labels, self.labels_vector, self.parameterAsString(parameters, "LABELS_FIELD", context),
                     prompts_text, self.project_prompts, scene, log)
-                log(f"classes from {source}: {', '.join(prompts.names[:20])}{' ...' if len(prompts.names) > 20 else ''}")
                 widths = {"patch_size": self.parameterAsInt(parameters, "PATCH_SIZE", context),
                           "hsi_width": self.parameterAsInt(parameters, "HSI_WIDTH", context),
                           "lidar_width": self.parameterAsInt(parameters, "LIDAR_WIDTH", context),
