@@ -22,3 +22,14 @@ PRESETS = {
     "standard": {"hsi_width": HSI_WIDTH, "lidar_width": LIDAR_WIDTH, "fusion_width": FUSION_WIDTH},
     "fast": {"hsi_width": 16, "lidar_width": 8, "fusion_width": 32},
 }
+
+MODALITIES = ("both", "hsi", "lidar")
+DEVICES = ("auto", "cpu", "cuda")
+SCENE_NAMES = ("trento", "muufl")
+# Class ids are written as UInt16 with 0 = nodata.
+MAX_CLASSES = 65_535
+TEXT_ENCODER = "minilm"
+# Headless runs stream rasters larger than RAM: GDAL's default block cache (5 % of RAM) would
+# dominate the footprint, and one tile row of blocks is all the reuse a tile walk needs.
+GDAL_CACHEMAX_MB = 256
+SEMI_SYNTHETIC_NOTE = "semi-synthetic HSI over real labels and LiDAR"

@@ -1,0 +1,84 @@
+"""One way for long work to report progress, log lines and warnings, and to learn of a cancel.
+
+Core and app functions take a `Reporter`; front ends implement it (terminal, QGIS feedback,
+the worker's JSON-lines pipe). torch-free.
+"""
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from .errors import Cancelled
+
+
+@runtime_checkable
+class Reporter(Protocol):
+    """What long-running work talks to."""
+
+    def progress(self, done: float, total: float, metrics: dict | None = None) -> None:
+        """Step `done` of `total` finished; `metrics` (name -> number) describe it, e.g. loss."""
+
+    def log(self, message: str) -> None:
+        """An informational line for the user's log."""
+
+    def warning(self, message: str) -> None:
+        """A line the user should read: the run goes on, but something is off."""
+
+    def is_cancelled(self) -> bool:
+        """True once the user asked to stop."""
+
+
+class NullReporter:
+    """Reports nowhere and is never cancelled (library use, tests, benchmarks)."""
+
+    def progress(self, done: float, total: float, metrics: dict | None = None) -> None:
+        """Ignore progress."""
+
+    def log(self, message: str) -> None:
+        """Ignore log lines."""
+
+    def warning(self, message: str) -> None:
+        """Ignore warnings."""
+
+    def is_cancelled(self) -> bool:
+        """Never cancelled."""
+        return False
+
+
+class ScaledReporter:
+    """Maps a sub-task's progress into [start, end] percent of a parent reporter's bar."""
+
+    def __init__(self, parent: Reporter, start: float, end: float) -> None:
+        """Args: parent: the reporter to forward to; start, end: the sub-task's share, in percent."""
+        self.parent, self.start, self.end = parent, start, end
+
+    def progress(self, done: float, total: float, metrics: dict | None = None) -> None:
+        """Forward as a percentage of the parent's bar."""
+        share = self.start + (self.end - self.start) * done / max(total, 1e-9)
+        self.parent.progress(share, 100.0, metrics)
+
+    def log(self, message: str) -> None:
+        """Forward."""
+        self.parent.log(message)
+
+    def warning(self, message: str) -> None:
+        """Forward."""
+        self.parent.warning(message)
+
+    def is_cancelled(self) -> bool:
+        """Forward."""
+        return self.parent.is_cancelled()
+
+
+def or_null(reporter: Reporter | None) -> Reporter:
+    """The reporter itself, or a NullReporter for None."""
+    return reporter if reporter is not None else NullReporter()
+
+
+def check_cancelled(reporter: Reporter | None) -> None:
+    """Raise Cancelled if the user asked to stop.
+
+    Raises:
+        Cancelled: reporter.is_cancelled() is true.
+    """
+    if reporter is not None and reporter.is_cancelled():
+        raise Cancelled()
