@@ -1,9 +1,11 @@
 """Build the installable QGIS plugin zip: dist/mmlgnet_qgis.zip holding one folder mmlgnet_qgis/.
 
 Inside the folder: the Python package (with metadata.txt), resources/ (icon, icons, ready prompt
-sets: looked up inside the plugin folder first, see core.resources.resources_dir), requirements.txt
-(the install command the algorithms show points at it), LICENSE and README when present.
-No __pycache__, no hidden or partial files. Usage: python scripts/package.py --out dist
+sets, example graphical model: looked up inside the plugin folder first, see
+core.resources.resources_dir), requirements.txt (the install command the algorithms show points
+at it), LICENSE and README. No __pycache__, no hidden or partial files, no screenshots (the plugin
+never shows them; metadata's homepage points at the README that does). The built zip must pass
+scripts/repository_checks.py (plugins.qgis.org's upload checks). Usage: python scripts/package.py --out dist
 """
 from __future__ import annotations
 
@@ -15,8 +17,10 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from repository_checks import check_zip  # noqa: E402
 PLUGIN = "mmlgnet_qgis"
-SKIP_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache"}
+SKIP_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", "screenshots"}
 SKIP_SUFFIXES = {".pyc", ".pyo", ".orig", ".rej", ".swp"}
 REQUIRED_METADATA = ("name", "qgisMinimumVersion", "description", "about", "version", "author", "email",
                      "repository", "tracker", "hasProcessingProvider", "tags", "icon", "experimental")
@@ -41,16 +45,16 @@ def files_to_pack() -> list[tuple[Path, str]]:
         rel = f.relative_to(res)
         if f.is_file() and wanted(rel):
             out.append((f, f"{PLUGIN}/resources/{rel.as_posix()}"))
-    for name in ("requirements.txt", "LICENSE", "LICENSE.txt", "README.md"):
-        if (ROOT / name).is_file():
-            out.append((ROOT / name, f"{PLUGIN}/{name}"))
+    for name in ("requirements.txt", "LICENSE", "README.md"):  # all three must exist
+        out.append((ROOT / name, f"{PLUGIN}/{name}"))
     return out
 
 
 def check_metadata() -> str:
     """metadata.txt has every field the plugin repository needs, its version = __version__,
     and its icon exists (in resources/, packed beside it)."""
-    cp = configparser.ConfigParser()
+    cp = configparser.ConfigParser(interpolation=None)
+    cp.optionxform = str  # case-sensitive keys, as the plugin repository reads them
     cp.read(ROOT / PLUGIN / "metadata.txt", encoding="utf-8")
     meta = cp["general"] if cp.has_section("general") else {}
     missing = [k for k in REQUIRED_METADATA if not meta.get(k)]
@@ -74,6 +78,10 @@ def build(out_dir: Path) -> Path:
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         for src, arc in files_to_pack():
             zf.write(src, arc)
+    problems = check_zip(tmp)
+    if problems:
+        tmp.unlink()
+        raise SystemExit("the plugin repository would refuse the zip:\n  " + "\n  ".join(problems))
     tmp.replace(target)
     print(f"{target} ({PLUGIN} {version}, {target.stat().st_size // 1024} KiB)")
     return target

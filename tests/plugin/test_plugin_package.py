@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ALGS = ["mmlgnet:classify", "mmlgnet:evaluate", "mmlgnet:importbenchmark", "mmlgnet:train"]
 
 # Runs in a clean interpreter (cwd = tmp, no PYTHONPATH): argv = plugins folder, work folder, "block-torch"?
@@ -112,7 +112,7 @@ def test_zip_layout(installed):
     assert {n.split("/")[0] for n in names} == {"mmlgnet_qgis"}
     for need in ("mmlgnet_qgis/__init__.py", "mmlgnet_qgis/metadata.txt", "mmlgnet_qgis/resources/icon.svg",
                  "mmlgnet_qgis/resources/prompts/trento.json", "mmlgnet_qgis/resources/prompts/muufl.json",
-                 "mmlgnet_qgis/requirements.txt", "mmlgnet_qgis/processing/provider.py", "mmlgnet_qgis/workflows.py"):
+                 "mmlgnet_qgis/requirements.txt", "mmlgnet_qgis/processing/provider.py", "mmlgnet_qgis/LICENSE"):
         assert need in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or "/." in n]
     assert not [n for n in names if n.startswith("mmlgnet_qgis/tests")]
