@@ -23,41 +23,27 @@ import numpy as np
 from osgeo import gdal
 
 from ..core.errors import InputError
+from ..core.lidar_products import (DEFAULT_FILL_RADIUS, DEFAULT_PRODUCTS, PRODUCTS, SUFFIXES,  # noqa: F401
+                                    is_point_cloud, parse_products, split_sources)
 from ..core.reporter import Reporter, check_cancelled, or_null
 from .grid import RasterGrid, srs_from_wkt
 from .pointcloud_crs import XYTransform, header_crs_wkt, horizontal_srs, srs_label, user_crs_wkt
 
 gdal.UseExceptions()
 
-PRODUCTS = ("dsm", "dtm", "ndsm", "intensity", "density")
-# Land-cover default: height above ground separates trees / vineyards / roofs from ground
-# wherever the terrain rises (a raw DSM mixes terrain with object height), and intensity
-# (near-infrared reflectance of the laser) separates vegetation, asphalt and bare soil of one
-# height. Both are per-cell means or maxima, robust to point density, unlike `density`.
-DEFAULT_PRODUCTS = ("ndsm", "intensity")
-DEFAULT_FILL_RADIUS = 2  # pixels: covers the gaps of a ~1 point / m2 cloud on a 1 m grid
 NODATA = -9999.0
 CHUNK_POINTS = 1_000_000
-SUFFIXES = (".las", ".laz")
 PRODUCTS_METADATA = "MMLGNET_LIDAR_PRODUCTS"  # GeoTIFF metadata key: comma-separated products
 _GROUND = 2
 _NOISE = (7, 18)  # ASPRS low and high noise
 _METRES_PER_DEGREE = 111_320.0
 
 
-def is_point_cloud(source: str | os.PathLike) -> bool:
-    """Args: source: a path. Returns: True for a .las/.laz file or a folder holding some."""
-    p = str(source)
-    if os.path.isdir(p):
-        return any(n.lower().endswith(SUFFIXES) for n in os.listdir(p))
-    return p.lower().endswith(SUFFIXES)
-
-
 def point_cloud_files(sources) -> list[str]:
     """The LAS/LAZ files named by paths and folders (a folder: its .las/.laz files, sorted).
 
     Args:
-        sources: a path, or a list of paths (files or folders).
+        sources: a path, 'a.laz;b.laz', or a list of paths (files or folders).
 
     Returns:
         Absolute file paths, without duplicates.
@@ -65,7 +51,7 @@ def point_cloud_files(sources) -> list[str]:
     Raises:
         InputError: a path is missing, not a .las/.laz file, or a folder without one.
     """
-    sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    sources = split_sources(sources)
     if not sources:
         raise InputError("no point cloud file was given")
     files: list[str] = []
@@ -83,27 +69,6 @@ def point_cloud_files(sources) -> list[str]:
         else:
             files.append(p)
     return list(dict.fromkeys(files))
-
-
-def parse_products(products) -> tuple[str, ...]:
-    """Args: products: 'ndsm,intensity' or a list of names (None: DEFAULT_PRODUCTS).
-
-    Returns:
-        The product names, in order, without duplicates.
-
-    Raises:
-        InputError: an unknown product name, or none.
-    """
-    if products is None:
-        return DEFAULT_PRODUCTS
-    names = products.split(",") if isinstance(products, str) else list(products)
-    names = [str(n).strip().lower() for n in names if str(n).strip()]
-    unknown = [n for n in names if n not in PRODUCTS]
-    if unknown:
-        raise InputError(f"unknown LiDAR product(s) {', '.join(unknown)}; known: {', '.join(PRODUCTS)}")
-    if not names:
-        raise InputError(f"no LiDAR product was asked for; choose from {', '.join(PRODUCTS)}")
-    return tuple(dict.fromkeys(names))
 
 
 @dataclass

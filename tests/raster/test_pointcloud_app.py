@@ -1,0 +1,63 @@
+"""The rasterise_lidar use case (app layer) and its Processing algorithm, on a small synthetic cloud."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from las_fixtures import surface_points, wkt_of, write_las
+from osgeo import gdal
+
+from mmlgnet_qgis.app.rasterise_requests import RasteriseLidarRequest
+from mmlgnet_qgis.core.errors import InputError
+from mmlgnet_qgis.raster.grid import RasterGrid
+from mmlgnet_qgis.raster.writer import FloatRasterWriter
+
+ORIGIN = (664000.0, 5104000.0)
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    """A 1-band reference raster (20 x 10 m) and a LAZ cloud over it with a 5 m box."""
+    grid = RasterGrid.north_up(20, 10, 32632, ORIGIN, 1.0)
+    ref = tmp_path / "hsi.tif"
+    with FloatRasterWriter(ref, grid) as w:
+        w.write_window(0, 0, np.zeros((10, 20), np.float32))
+    terrain = np.full((10, 20), 100.0)
+    objects = np.zeros((10, 20))
+    objects[2:6, 3:9] = 5.0
+    cloud = write_las(tmp_path / "cloud.laz", surface_points(terrain + objects, terrain, grid.geotransform),
+                      wkt_of(32632))
+    return str(ref), cloud, objects
+
+
+def test_request_round_trips_through_json():
+    req = RasteriseLidarRequest(point_clouds=["a.laz", "tiles/"], reference="hsi.tif", out="l.tif",
+                                products=["dsm", "density"], assume_crs="EPSG:32632")
+    back = RasteriseLidarRequest.from_dict(json.loads(req.to_json()))
+    assert back == req and req.to_dict()["kind"] == "rasterise_lidar"
+    assert RasteriseLidarRequest(["a.laz"], "r.tif", "o.tif").products == ["ndsm", "intensity"]
+    with pytest.raises(InputError, match="'fill_radius' must be a whole number"):
+        RasteriseLidarRequest.from_dict({"point_clouds": ["a.laz"], "reference": "r", "out": "o", "fill_radius": 1.5})
+
+
+def test_use_case_writes_the_products_on_the_reference_grid(tmp_path, inputs):
+    from mmlgnet_qgis.app.rasterise_lidar import run
+    ref, cloud, objects = inputs
+    result = run(RasteriseLidarRequest([cloud], ref, str(tmp_path / "lidar.tif")))
+    assert result.products == ["ndsm", "intensity"] and result.cells_nodata == 0
+    ndsm = gdal.Open(result.out).ReadAsArray()[0]
+    assert np.abs(ndsm - objects).max() < 0.2
+    assert "EPSG:32632" in result.grid and result.points_on_grid == result.points_read - 20
+
+
+def test_use_case_refuses_overwriting_an_input_and_a_missing_reference(tmp_path, inputs):
+    from mmlgnet_qgis.app.rasterise_lidar import run
+    ref, cloud, _ = inputs
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(ValueError, match="is the reference raster input"):
+        run(RasteriseLidarRequest([cloud], ref, ref))
+    with pytest.raises(InputError, match="reference raster .*nothere.tif cannot be opened"):
+        run(RasteriseLidarRequest([cloud], str(tmp_path / "nothere.tif"), str(tmp_path / "out.tif")))
+    assert sorted(os.listdir(tmp_path)) == before
