@@ -38,7 +38,7 @@ class PromptDockController:
 
         if iface is not None:
             # addDockWidget also lists the dock under View > Panels.
-            iface.addDockWidget(Qt.RightDockWidgetArea, self.dock)
+            iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
             iface.addToolBarIcon(self.action)
             iface.addPluginToMenu(MENU, self.action)
 
@@ -63,7 +63,7 @@ class PromptDockController:
             self._loading = False
         if error is not None:
             self.dock.message_label.show_message(f"The project's prompt set is not usable: {error}",
-                                                  Qgis.Warning)
+                                                  Qgis.MessageLevel.Warning)
         else:
             self.dock.message_label.clear_message()
 

@@ -47,10 +47,10 @@ class MultiLineDelegate(QStyledItemDelegate):
         return editor
 
     def setEditorData(self, editor, index):  # noqa: N802
-        editor.setPlainText(index.data(Qt.EditRole) or "")
+        editor.setPlainText(index.data(Qt.ItemDataRole.EditRole) or "")
 
     def setModelData(self, editor, model, index):  # noqa: N802
-        model.setData(index, editor.toPlainText(), Qt.EditRole)
+        model.setData(index, editor.toPlainText(), Qt.ItemDataRole.EditRole)
 
     def updateEditorGeometry(self, editor, option, index):  # noqa: N802
         rect = option.rect
@@ -68,15 +68,15 @@ class PromptTable(QTableWidget):
         self.setHorizontalHeaderLabels(HEADERS)
         self.verticalHeader().hide()
         self.setWordWrap(True)
-        self.setSelectionBehavior(QAbstractItemView.SelectRows)
-        self.setEditTriggers(QAbstractItemView.DoubleClicked | QAbstractItemView.EditKeyPressed
-                             | QAbstractItemView.AnyKeyPressed)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        triggers = QAbstractItemView.EditTrigger
+        self.setEditTriggers(triggers.DoubleClicked | triggers.EditKeyPressed | triggers.AnyKeyPressed)
         header = self.horizontalHeader()
         header.setHighlightSections(False)  # a bold header on selection would clip "Colour"
-        header.setSectionResizeMode(COL_ID, QHeaderView.ResizeToContents)
-        header.setSectionResizeMode(COL_NAME, QHeaderView.Interactive)
-        header.setSectionResizeMode(COL_COLOR, QHeaderView.Fixed)
-        header.setSectionResizeMode(COL_PROMPTS, QHeaderView.Stretch)
+        header.setSectionResizeMode(COL_ID, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(COL_COLOR, QHeaderView.ResizeMode.Fixed)
+        header.setSectionResizeMode(COL_PROMPTS, QHeaderView.ResizeMode.Stretch)
         self.setColumnWidth(COL_NAME, 110)
         self.setColumnWidth(COL_COLOR, 68)
         self.setItemDelegateForColumn(COL_PROMPTS, MultiLineDelegate(self))
@@ -132,12 +132,12 @@ class PromptTable(QTableWidget):
         row = self.rowCount()
         self.insertRow(row)
         id_item = QTableWidgetItem()
-        id_item.setFlags(Qt.ItemIsEnabled | Qt.ItemIsSelectable)  # ids follow the row order
-        id_item.setTextAlignment(Qt.AlignCenter)
+        id_item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)  # ids follow the row order
+        id_item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setItem(row, COL_ID, id_item)
         self.setItem(row, COL_NAME, QTableWidgetItem(c.name))
         swatch = QTableWidgetItem()
-        swatch.setFlags(Qt.ItemIsEnabled | Qt.ItemIsSelectable)
+        swatch.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
         self.setItem(row, COL_COLOR, swatch)
         self.setItem(row, COL_PROMPTS, QTableWidgetItem(prompts_to_cell(c.prompts)))
         button = QgsColorButton(self, f"Colour of {c.name}")
