@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from .core.atomic_files import atomic_path, write_text_atomic
+from .core.errors import InputError
 
 # Debian's matplotlib beside the venv's (QGIS needs --system-site-packages): 3-D axes are unused.
 warnings.filterwarnings("ignore", message="Unable to import Axes3D")
@@ -97,7 +98,7 @@ def render_confusion_png(confusion, class_names: Sequence[str], path, title: str
     conf = np.asarray(confusion, dtype=np.int64)
     k = conf.shape[0]
     if conf.shape != (k, k) or k != len(class_names):
-        raise ValueError(f"confusion shape {conf.shape} does not fit {len(class_names)} class names")
+        raise InputError(f"confusion shape {conf.shape} does not fit {len(class_names)} class names")
     rows = conf.sum(axis=1, keepdims=True)
     norm = np.divide(conf, rows, out=np.zeros(conf.shape, dtype=float), where=rows > 0)
 
@@ -179,7 +180,7 @@ def _quicklook_rgba(class_map, colours_hex: Sequence[str]) -> tuple[np.ndarray, 
 
     cm = class_map if isinstance(class_map, np.ndarray) else np.asarray(class_map)
     if cm.ndim != 2:
-        raise ValueError(f"class_map must be 2-D, got shape {cm.shape}")
+        raise InputError(f"class_map must be 2-D, got shape {cm.shape}")
     stride = quicklook_stride(cm.shape)
     # Striding before any conversion: only the small sample is ever copied.
     small = np.asarray(cm[::stride, ::stride])
@@ -189,7 +190,7 @@ def _quicklook_rgba(class_map, colours_hex: Sequence[str]) -> tuple[np.ndarray, 
     k = len(colours_hex)
     if small.size and (small.min() < 0 or small.max() > k):
         bad = small.min() if small.min() < 0 else small.max()
-        raise ValueError(f"class_map: class id {bad} out of range 0..{k}")
+        raise InputError(f"class_map: class id {bad} out of range 0..{k}")
     lut = np.zeros((k + 1, 4), dtype=np.uint8)  # row 0 = nodata, fully transparent
     for i, c in enumerate(colours_hex, start=1):
         lut[i] = np.round(np.array(to_rgba(c)) * 255)
@@ -207,7 +208,7 @@ def render_class_map_png(class_map, colours_hex: Sequence[str], class_names: Seq
     from matplotlib.patches import Patch
 
     if len(colours_hex) < len(class_names):
-        raise ValueError(f"{len(class_names)} class names but only {len(colours_hex)} colours")
+        raise InputError(f"{len(class_names)} class names but only {len(colours_hex)} colours")
     rgba, stride, has_nodata = _quicklook_rgba(class_map, colours_hex[:len(class_names)])
     h, w = rgba.shape[:2]
     # Small maps (benchmarks are a few hundred px) are enlarged so classes stay visible.
@@ -372,3 +373,27 @@ def write_report(report: dict, out_json, class_names: Sequence[str], colours_hex
     write_text_atomic(html_path, _html_page(report, class_names, colours_hex, paths, title))
     paths["html"] = str(html_path)
     return paths
+
+
+def write_training_page(history: dict, summary: dict, settings: dict, html_path) -> str:
+    """A self-contained HTML page for one training run: summary, curves and settings.
+
+    Args:
+        history: per-epoch curves (loss, train_oa, lr).
+        summary: label -> value lines shown at the top (classes, encoder, pixels, ...).
+        settings: the training settings, shown as a table.
+        html_path: the page to write; the curves PNG goes beside it as <stem>_curves.png.
+
+    Returns:
+        The page's path.
+    """
+    html_path = Path(html_path)
+    png = render_curves_png(history, html_path.with_name(html_path.stem + "_curves.png"), "Training")
+    esc = html.escape
+    rows = "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(json.dumps(v))}</td></tr>" for k, v in settings.items())
+    lines = "<br>".join(f"{esc(str(k))}: {esc(str(v))}" for k, v in summary.items())
+    write_text_atomic(html_path, "\n".join([
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8"><title>MMLGNet training</title>',
+        f"<style>{_CSS}</style></head><body>", "<h1>MMLGNet training</h1>", f"<p>{lines}</p>",
+        _img_tag(png, "training curves"), "<h2>Settings</h2>", f"<table>{rows}</table>", "</body></html>"]))
+    return str(html_path)

@@ -7,7 +7,12 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from mmlgnet_qgis.core.scenes import default_data_dir  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_data_dir() -> Path:
+    """$MMLGNET_DATA, else ../shared/data beside the checkout (where CI and sessions keep it)."""
+    return Path(os.environ.get("MMLGNET_DATA") or ROOT.parent / "shared" / "data")
 
 
 @pytest.fixture(scope="session")

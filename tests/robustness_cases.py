@@ -81,9 +81,9 @@ def expect_model(labelled_pixels=None, classes=3):
     def check(p):
         from mmlgnet_qgis.core.model_file import read_manifest
         man = read_manifest(p["out"])
-        assert len(man["classes"]) == classes
+        assert len(man.classes) == classes
         if labelled_pixels is not None:
-            assert man["training"]["labelled_pixels"] == labelled_pixels
+            assert man.training["labelled_pixels"] == labelled_pixels
     return check
 
 

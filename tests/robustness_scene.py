@@ -109,17 +109,11 @@ def write_vector_labels(path, classes_per_polygon, epsg=4326, field_type=ogr.OFT
 
 def train_tiny(hsi_path, lidar_path, labels_path, prompts_json, out) -> str:
     """A real model (MiniLM prompts) trained in a second or two."""
-    from mmlgnet_qgis.core.training import TrainConfig
-    from mmlgnet_qgis.inputs import wavelengths_of
-    from mmlgnet_qgis.workflows import close_sources, open_pair, train_to_file, training_inputs
-    hsi, lidar = open_pair(hsi_path, lidar_path)
-    try:
-        labels, prompts, _ = training_inputs(hsi, labels_path, prompts=prompts_json)
-        train_to_file(hsi, lidar, labels, prompts, "minilm",
-                      TrainConfig(epochs=20, device="cpu", model=dict(TINY_MODEL)), out,
-                      wavelengths=wavelengths_of(hsi_path))
-    finally:
-        close_sources(hsi, lidar)
+    from mmlgnet_qgis import app
+    from mmlgnet_qgis.app.requests import TrainRequest
+    app.run(TrainRequest(hsi=str(hsi_path), lidar=str(lidar_path), train_labels=str(labels_path), prompts=prompts_json,
+                         out=str(out), epochs=20, device="cpu", patch_size=TINY_MODEL.get("patch_size", 15),
+                         **{k: v for k, v in TINY_MODEL.items() if k != "patch_size"}))
     return str(out)
 
 

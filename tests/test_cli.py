@@ -46,9 +46,9 @@ def scene(tmp_path_factory):
 def test_train_writes_a_model_with_the_prompts(scene):
     d, model = scene
     man = read_manifest(model)
-    assert [c["name"] for c in man["classes"]] == NAMES
-    assert man["text_encoder"]["kind"] == "minilm" and man["hsi_bands"] == 6 and man["lidar_bands"] == 1
-    assert man["training"]["config"]["seed"] == 3 and len(man["history"]["loss"]) == 8
+    assert man.names == NAMES
+    assert man.text_encoder["kind"] == "minilm" and man.hsi_bands == 6 and man.lidar_bands == 1
+    assert man.training["config"]["seed"] == 3 and len(man.history["loss"]) == 8
 
 
 def test_classify_and_evaluate_geotiff(scene, tmp_path):

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from mmlgnet_qgis.core.model_file import MANIFEST_KEY, ModelFileError, load_model, read_manifest, save_model
+from mmlgnet_qgis.core.model_file import (MANIFEST_KEY, ModelFileError, load_model, read_manifest,
+                                          read_manifest_dict, save_model)
 from mmlgnet_qgis.core.prompts import PromptError, PromptSet, load_prompt_set, scene_prompt_set
 from test_model import small_model
 from test_model_file import manifest as small_manifest
@@ -133,7 +134,7 @@ def valid_model():
     """(bytes, manifest, tensors) of one small saved model."""
     path = WORK / "valid.safetensors"
     save_model(path, small_model(), small_manifest())
-    return path.read_bytes(), read_manifest(path), load_file(str(path))
+    return path.read_bytes(), read_manifest_dict(path), load_file(str(path))
 
 
 def check_model_file(path):
@@ -150,8 +151,8 @@ def check_model_file(path):
         return
     p = model.cfg.patch_size
     with torch.no_grad():
-        out = model(torch.randn(1, man["hsi_bands"], p, p), torch.randn(1, man["lidar_bands"], p, p))
-    assert out["logits"].shape == (1, len(man["classes"]), 1, 1)
+        out = model(torch.randn(1, man.hsi_bands, p, p), torch.randn(1, man.lidar_bands, p, p))
+    assert out["logits"].shape == (1, len(man.classes), 1, 1)
 
 
 @FUZZ

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from mmlgnet_qgis.core.pipeline import predict_scene
-from mmlgnet_qgis.core.model_file import MANIFEST_KEY, ModelFileError, load_model, read_manifest, save_model
+from mmlgnet_qgis.core.model_file import (MANIFEST_KEY, ModelFileError, load_model, read_manifest,
+                                          read_manifest_dict, save_model)
 from test_model import small_model
 
 
@@ -29,9 +30,9 @@ def test_round_trip_gives_identical_predictions(tmp_path):
     a_ids, a_sim = predict_scene(model, hsi, lidar, tile=8)
     b_ids, b_sim = predict_scene(loaded, hsi, lidar, tile=8)
     assert np.array_equal(a_ids, b_ids) and np.array_equal(a_sim, b_sim)
-    assert man["format_version"] == 1 and man["model"]["patch_size"] == 9
-    assert np.allclose(np.asarray(man["class_embeddings"]), model.class_embeddings.numpy(), atol=1e-6)
-    assert [c["name"] for c in man["classes"]] == ["c1", "c2", "c3", "c4"]
+    assert read_manifest_dict(path)["format_version"] == 1 and man.model["patch_size"] == 9
+    assert np.allclose(np.asarray(man.class_embeddings), model.class_embeddings.numpy(), atol=1e-6)
+    assert man.names == ["c1", "c2", "c3", "c4"]
     assert not list(tmp_path.glob(".*partial*")), "temporary file left behind"
 
 
@@ -70,7 +71,7 @@ def test_newer_format_version_is_refused(tmp_path):
     from safetensors.torch import load_file, save_file
     path = tmp_path / "m.safetensors"
     save_model(path, small_model(), manifest())
-    man = read_manifest(path)
+    man = read_manifest_dict(path)
     man["format_version"] = 99
     save_file(load_file(str(path)), str(path), metadata={MANIFEST_KEY: json.dumps(man)})
     with pytest.raises(ModelFileError, match="newer"):
@@ -80,7 +81,7 @@ def test_newer_format_version_is_refused(tmp_path):
 def rewrite(path, change):
     """The model file at `path` with change(manifest) applied to its manifest (and the same tensors)."""
     from safetensors.torch import load_file, save_file
-    man, tensors = read_manifest(path), load_file(str(path))
+    man, tensors = read_manifest_dict(path), load_file(str(path))
     change(man)
     save_file(tensors, str(path), metadata={MANIFEST_KEY: json.dumps(man)})
 
@@ -100,7 +101,7 @@ def test_manifest_lacking_a_key_names_it(tmp_path):
     # the prompt dock reads partial manifests; prediction needs the normalisation
     path = saved(tmp_path)
     rewrite(path, lambda m: m.pop("normalisation"))
-    assert read_manifest(path)["classes"]
+    assert read_manifest(path).classes
     with pytest.raises(ModelFileError, match="the manifest lacks 'normalisation'"):
         load_model(path)
     rewrite(path, lambda m: m["model"].pop("embed_dim"))
@@ -196,7 +197,7 @@ def test_tensor_shapes_are_checked_before_the_model_is_built(tmp_path):
     for change, message in ((lambda t: t.pop("fusion.0.0.weight"), "the weights lack tensor 'fusion.0.0.weight'"),
                             (lambda t: t.update(extra=torch.zeros(3)), "the weights hold an unexpected tensor 'extra'")):
         path = saved(tmp_path)
-        man, tensors = read_manifest(path), load_file(str(path))
+        man, tensors = read_manifest_dict(path), load_file(str(path))
         change(tensors)
         save_file(tensors, str(path), metadata={MANIFEST_KEY: json.dumps(man)})
         with pytest.raises(ModelFileError, match=message):

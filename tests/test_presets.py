@@ -11,7 +11,7 @@ from test_robustness import cli_args, processing_params
 
 
 def widths(path):
-    cfg = read_manifest(path)["model"]
+    cfg = read_manifest(path).model
     return {k: cfg[k] for k in ("hsi_width", "lidar_width", "fusion_width")}
 
 

@@ -90,8 +90,8 @@ def test_train_writes_model_log_and_report(trained_model):
     from mmlgnet_qgis.core.model_file import read_manifest
     path, res = trained_model
     man = read_manifest(path)
-    assert [c["name"] for c in man["classes"]] == TRENTO and man["patch_size"] == 7
-    assert man["training"]["labelled_pixels"] == 300 and man["hsi_bands"] == 63
+    assert man.names == TRENTO and man.patch_size == 7
+    assert man.training["labelled_pixels"] == 300 and man.hsi_bands == 63
     assert res["MODEL"] == path and res["FINAL_TRAIN_OA"] > 90
     assert "epoch 12/12" in Path(res["LOG"]).read_text()
     assert "data:image/png;base64" in Path(res["REPORT"]).read_text()
@@ -217,8 +217,8 @@ def test_vector_labels_and_project_prompts(trained_model, trento_tifs, tmp_path)
     finally:
         QgsProject.instance().clear()
     man = read_manifest(res["MODEL"])
-    assert [c["name"] for c in man["classes"]] == own  # the project's prompt set beats the scene's
-    assert man["training"]["labelled_pixels"] == 300  # every point landed on its own pixel
+    assert man.names == own  # the project's prompt set beats the scene's
+    assert man.training["labelled_pixels"] == 300  # every point landed on its own pixel
     # the same points as the reference of evaluate: the trained model scores its training pixels
     c = run("mmlgnet:classify", {"HSI": trento_tifs["hsi"], "LIDAR": trento_tifs["lidar"], "MODEL": model,
                                  **CPU, "OUTPUT": str(tmp_path / "c.tif")})["OUTPUT"]

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from osgeo import gdal, ogr, osr
 
-from mmlgnet_qgis.core.scenes import SCENES, default_data_dir, load_mat_array
+from conftest import default_data_dir
+from mmlgnet_qgis.core.scenes import SCENES, load_mat_array
 from mmlgnet_qgis.raster import (ClassRasterWriter, FloatRasterWriter, GridMismatchError, RasterGrid,
                                  RasterSource, check_aligned, grid_of, mat_to_geotiff, nominal_grid,
                                  qml_path_for, rasterize_labels, read_labels, resample_to_grid,
@@ -482,7 +483,7 @@ def test_rasterize_labels_same_crs_and_real_field(tmp_path):
 
 
 def test_wavelengths_from_band_metadata_and_envi_header(tmp_path):
-    from mmlgnet_qgis.inputs import wavelengths_of
+    from mmlgnet_qgis.app.sources import wavelengths_of
     from mmlgnet_qgis.raster.reader import RasterSource
     path = str(tmp_path / "w.tif")
     ds = gdal.GetDriverByName("GTiff").Create(path, 4, 3, 3, gdal.GDT_Float32)

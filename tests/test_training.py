@@ -7,7 +7,9 @@ from mmlgnet_qgis.core.metrics import accuracy_report
 from mmlgnet_qgis.core.pipeline import ArraySink, ArraySource, classify, fit
 from mmlgnet_qgis.core.prompts import names_prompt_set, scene_prompt_set
 from mmlgnet_qgis.core.scenes import as_bands_last, as_labels, load_mat_array, scene_paths
-from mmlgnet_qgis.core.training import TrainConfig, TrainingCancelled
+from mmlgnet_qgis.core.errors import Cancelled
+from mmlgnet_qgis.core.reporter import NullReporter
+from mmlgnet_qgis.core.training import TrainConfig
 
 TINY = {"patch_size": 7, "hsi_width": 8, "lidar_width": 4, "fusion_width": 8}
 
@@ -41,13 +43,22 @@ def test_progress_and_cancel(hash_encoder):
     seen = []
     hsi, lidar, train = toy_scene()
     cfg = TrainConfig(epochs=3, device="cpu", model=TINY)
-    fit(hsi, lidar, train, names_prompt_set(["a", "b", "c"]), hash_encoder, cfg,
-        progress=lambda e, n, m: seen.append((e, n, sorted(m))))
+
+    class Seen(NullReporter):
+        def progress(self, e, n, m=None):
+            seen.append((e, n, sorted(m)))
+
+    fit(hsi, lidar, train, names_prompt_set(["a", "b", "c"]), hash_encoder, cfg, reporter=Seen())
     assert [s[:2] for s in seen] == [(1, 3), (2, 3), (3, 3)] and seen[0][2] == ["loss", "lr", "train_oa"]
     calls = []
-    with pytest.raises(TrainingCancelled):
-        fit(hsi, lidar, train, names_prompt_set(["a", "b", "c"]), hash_encoder, cfg,
-            is_cancelled=lambda: calls.append(1) or len(calls) > 2)
+    with pytest.raises(Cancelled):
+
+        class CancelOnThird(NullReporter):
+            def is_cancelled(self):
+                calls.append(1)
+                return len(calls) > 2
+
+        fit(hsi, lidar, train, names_prompt_set(["a", "b", "c"]), hash_encoder, cfg, reporter=CancelOnThird())
 
 
 def test_labels_beyond_the_prompt_set_are_refused(hash_encoder):

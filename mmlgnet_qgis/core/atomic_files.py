@@ -10,6 +10,7 @@ import os
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
+from .errors import InputError
 
 
 def partial_name(path: str | os.PathLike, ext: str | None = None) -> str:
@@ -50,7 +51,7 @@ def check_output_path(path: str | os.PathLike, label: str = "output") -> Path:
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
-        raise ValueError(f"{label} {path} is a folder; give a file name")
+        raise InputError(f"{label} {path} is a folder; give a file name")
     if not folder.is_dir():
         raise FileNotFoundError(f"{label} folder does not exist: {folder}")
     # access() also reports a read-only file system, where even root cannot write
@@ -74,8 +75,8 @@ def refuse_overwriting_inputs(outputs: dict, inputs: dict) -> None:
         if not p:
             continue
         if key(p) in ins:
-            raise ValueError(f"the {label} {p} is the {ins[key(p)]} input; "
+            raise InputError(f"the {label} {p} is the {ins[key(p)]} input; "
                              f"choose another output file name (inputs are never overwritten)")
         if key(p) in seen:
-            raise ValueError(f"the {label} and the {seen[key(p)]} are both {p}; give them different names")
+            raise InputError(f"the {label} and the {seen[key(p)]} are both {p}; give them different names")
         seen[key(p)] = label

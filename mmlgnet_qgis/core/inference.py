@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .model import MMLGNet
+from .errors import InputError
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class Window:
 
 def tile_windows(height: int, width: int, tile: int, halo: int) -> Iterator[Window]:
     if tile < 1:
-        raise ValueError(f"tile size must be >= 1, got {tile}")
+        raise InputError(f"tile size must be >= 1, got {tile}")
     for y0 in range(0, height, tile):
         for x0 in range(0, width, tile):
             h, w = min(tile, height - y0), min(tile, width - x0)

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .defaults import LOSS_MODES
+from .errors import InputError
 
 
 def pixel_to_text(logits: torch.Tensor, labels: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
@@ -34,7 +35,7 @@ def contrastive_loss(logits: torch.Tensor, labels: torch.Tensor, mode: str = "sy
         return text_to_pixel(logits, labels)
     if mode == "symmetric":
         return 0.5 * (pixel_to_text(logits, labels, smoothing) + text_to_pixel(logits, labels))
-    raise ValueError(f"loss must be one of {LOSS_MODES}, got {mode!r}")
+    raise InputError(f"loss must be one of {LOSS_MODES}, got {mode!r}")
 
 
 def self_distillation(student_logits: torch.Tensor, teacher_logits: torch.Tensor,

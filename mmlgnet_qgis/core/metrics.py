@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+from .errors import InputError
 
 # Pixels counted per bincount call: bounds the temporary int64 index array (~32 MiB) so a
 # 20000 x 20000 map does not need gigabytes of scratch memory.
@@ -28,28 +29,28 @@ def _check_ids(name: str, values: np.ndarray, n_classes: int) -> None:
         return
     if not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.bool_)):
         if not np.issubdtype(values.dtype, np.floating):
-            raise ValueError(f"{name}: class ids must be numeric, got dtype {values.dtype}")
+            raise InputError(f"{name}: class ids must be numeric, got dtype {values.dtype}")
         # Float label rasters (GDAL reads) are fine as long as they hold whole numbers.
         flat = values.reshape(-1)
         for start in range(0, flat.size, _CHUNK):  # chunked: no full-size temporaries
             part = flat[start:start + _CHUNK]
             bad = ~np.isfinite(part) | (part != np.round(part))
             if bad.any():
-                raise ValueError(f"{name}: class ids must be whole numbers, found {part[bad][0]!r}")
+                raise InputError(f"{name}: class ids must be whole numbers, found {part[bad][0]!r}")
     lo, hi = values.min(), values.max()
     if lo < 0:
-        raise ValueError(f"{name}: class id {lo} out of range 0..{n_classes}")
+        raise InputError(f"{name}: class id {lo} out of range 0..{n_classes}")
     if hi > n_classes:
-        raise ValueError(f"{name}: class id {hi} out of range 0..{n_classes}")
+        raise InputError(f"{name}: class id {hi} out of range 0..{n_classes}")
 
 
 def _validate(reference, predicted, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     ref = np.asarray(reference)
     pred = np.asarray(predicted)
     if ref.shape != pred.shape:
-        raise ValueError(f"reference shape {ref.shape} != predicted shape {pred.shape}")
+        raise InputError(f"reference shape {ref.shape} != predicted shape {pred.shape}")
     if int(n_classes) < 1:
-        raise ValueError(f"n_classes must be >= 1, got {n_classes}")
+        raise InputError(f"n_classes must be >= 1, got {n_classes}")
     _check_ids("reference", ref, n_classes)
     _check_ids("predicted", pred, n_classes)
     return ref.reshape(-1), pred.reshape(-1)
@@ -108,7 +109,7 @@ def accuracy_report(reference, predicted, class_names: Sequence[str]) -> dict:
     counts = _counts(reference, predicted, k)
     n = int(counts.sum())
     if n == 0:
-        raise ValueError("reference has no labelled pixels (all 0): nothing to score")
+        raise InputError("reference has no labelled pixels (all 0): nothing to score")
     conf = counts[:, 1:]
     support = counts.sum(axis=1)  # includes unclassified: they are errors of that class
     correct = np.diag(conf)

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import defaults
+from .errors import InputError
 
 MODALITIES = ("both", "hsi", "lidar")
 
@@ -32,9 +33,9 @@ class ModelConfig:
 
     def __post_init__(self):
         if self.patch_size < 7 or self.patch_size % 2 == 0:
-            raise ValueError(f"patch size must be odd and >= 7, got {self.patch_size}")
+            raise InputError(f"patch size must be odd and >= 7, got {self.patch_size}")
         if self.modalities not in MODALITIES:
-            raise ValueError(f"modalities must be one of {MODALITIES}, got {self.modalities!r}")
+            raise InputError(f"modalities must be one of {MODALITIES}, got {self.modalities!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -90,7 +91,7 @@ class MMLGNet(nn.Module):
     def set_class_embeddings(self, emb: torch.Tensor) -> None:
         """Re-target the model to other prompts (the auxiliary CE classifier is then unused)."""
         if emb.shape[1] != self.cfg.embed_dim:
-            raise ValueError(f"class embeddings have dimension {emb.shape[1]}, the model needs {self.cfg.embed_dim}")
+            raise InputError(f"class embeddings have dimension {emb.shape[1]}, the model needs {self.cfg.embed_dim}")
         self.class_embeddings = F.normalize(emb.float().to(self.class_embeddings.device), dim=1)
 
     @staticmethod
@@ -161,7 +162,3 @@ class MMLGNet(nn.Module):
 
     def _logits(self, proj: torch.Tensor) -> torch.Tensor:
         return self._scale() * self._cosine(F.normalize(proj.float(), dim=1))
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

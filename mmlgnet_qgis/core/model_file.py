@@ -22,7 +22,9 @@ import numpy as np
 
 from .atomic_files import atomic_path
 from .defaults import PATCH_SIZE
-from .prompts import MAX_CLASSES, PromptError, PromptSet, _show
+from .prompts import MAX_CLASSES, PromptSet, _show
+from .errors import InputError, ModelFileError, PromptError
+from .manifest import Manifest
 
 if TYPE_CHECKING:
     from .model import MMLGNet
@@ -42,15 +44,19 @@ MODEL_FIELDS = (*MODEL_INTS, "dropout", "modalities")
 MODALITIES = ("both", "hsi", "lidar")
 
 
-class ModelFileError(ValueError):
-    """The file is missing, not a model file, damaged, or from an unknown format version."""
 
 
-def save_model(path: str | os.PathLike, model: MMLGNet, manifest: dict) -> None:
-    """Write atomically: a temporary file beside the target, renamed when complete."""
+def save_model(path: str | os.PathLike, model: MMLGNet, manifest: Manifest | dict) -> None:
+    """Write atomically: a temporary file beside the target, renamed when complete.
+
+    Args:
+        path: the .safetensors file.
+        model: the network; its config and class embeddings go into the manifest.
+        manifest: the manifest (a dict is accepted for tests of damaged files).
+    """
     from safetensors.torch import save_file
     path = Path(path)
-    full = dict(manifest)
+    full = manifest.to_dict() if isinstance(manifest, Manifest) else dict(manifest)
     full.update({"format": FORMAT, "format_version": FORMAT_VERSION, "model": model.cfg.to_dict(),
                  "class_embeddings": model.class_embeddings.cpu().numpy().tolist()})
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()
@@ -75,45 +81,45 @@ def _model_file_errors(path, what: str):
 
 def _whole(value, what: str, lo: int, hi: int) -> int:
     if type(value) is not int or not lo <= value <= hi:  # bool is not a count
-        raise ValueError(f"{what} must be a whole number in {lo}..{hi}, got {_show(value)}")
+        raise InputError(f"{what} must be a whole number in {lo}..{hi}, got {_show(value)}")
     return value
 
 
 def _numbers(value, what: str, n: int, positive: bool = False) -> None:
     """A list of n numbers that are finite in float32 (bool is not a number)."""
     if not isinstance(value, list) or len(value) != n:
-        raise ValueError(f"{what} must be a list of {n} numbers, got {_show(value)}"
+        raise InputError(f"{what} must be a list of {n} numbers, got {_show(value)}"
                          + (f" of {len(value)}" if isinstance(value, list) else ""))
     for v in value:
         if type(v) not in (int, float) or not abs(v) < 3e38 or (positive and not v > 0):
-            raise ValueError(f"{what} holds {_show(v)}; it needs finite numbers" + (" > 0" if positive else ""))
+            raise InputError(f"{what} holds {_show(v)}; it needs finite numbers" + (" > 0" if positive else ""))
 
 
 def _check_model_config(cfg, hsi: int, lidar: int) -> None:
     if not isinstance(cfg, dict):
-        raise ValueError(f"'model' must be a JSON object, got {_show(cfg)}")
+        raise InputError(f"'model' must be a JSON object, got {_show(cfg)}")
     unknown = next((k for k in cfg if k not in MODEL_FIELDS), None)
     if unknown is not None:
-        raise ValueError(f"'model' has an unknown setting {_show(unknown)}")
+        raise InputError(f"'model' has an unknown setting {_show(unknown)}")
     missing = next((k for k in MODEL_REQUIRED if k not in cfg), None)
     if missing:
-        raise ValueError(f"the manifest lacks 'model.{missing}'")
+        raise InputError(f"the manifest lacks 'model.{missing}'")
     for key, (lo, hi) in MODEL_INTS.items():
         if key in cfg:
             _whole(cfg[key], f"'model.{key}'", lo, hi)
     if cfg.get("patch_size", 7) % 2 == 0:
-        raise ValueError(f"'model.patch_size' must be odd, got {cfg['patch_size']}")
+        raise InputError(f"'model.patch_size' must be odd, got {cfg['patch_size']}")
     dropout = cfg.get("dropout", 0.0)
     if type(dropout) not in (int, float) or not 0 <= dropout < 1:
-        raise ValueError(f"'model.dropout' must be a number in [0, 1), got {_show(dropout)}")
+        raise InputError(f"'model.dropout' must be a number in [0, 1), got {_show(dropout)}")
     modalities = cfg.get("modalities", "both")
     if modalities not in MODALITIES:
-        raise ValueError(f"'model.modalities' must be one of {MODALITIES}, got {_show(modalities)}")
+        raise InputError(f"'model.modalities' must be one of {MODALITIES}, got {_show(modalities)}")
     for key, n, unused in (("hsi_bands", hsi, "lidar"), ("lidar_bands", lidar, "hsi")):
         if cfg[key] != n:
-            raise ValueError(f"'model.{key}' is {cfg[key]} but '{key}' is {n}")
+            raise InputError(f"'model.{key}' is {cfg[key]} but '{key}' is {n}")
         if n == 0 and modalities != unused:
-            raise ValueError(f"'{key}' is 0 but the model uses that modality")
+            raise InputError(f"'{key}' is 0 but the model uses that modality")
 
 
 def validate_manifest(manifest: dict, path, for_prediction: bool = False) -> None:
@@ -131,7 +137,7 @@ def validate_manifest(manifest: dict, path, for_prediction: bool = False) -> Non
 def _validate(manifest: dict, for_prediction: bool) -> None:
     def need(key):
         if key not in manifest:
-            raise ValueError(f"the manifest lacks '{key}'")
+            raise InputError(f"the manifest lacks '{key}'")
         return manifest[key]
 
     hsi = _whole(need("hsi_bands"), "'hsi_bands'", 0, MAX_BANDS)
@@ -141,35 +147,35 @@ def _validate(manifest: dict, for_prediction: bool) -> None:
 
     classes = need("classes")
     if not isinstance(classes, list) or not 1 <= len(classes) <= MAX_CLASSES:
-        raise ValueError(f"'classes' must be a list of 1..{MAX_CLASSES} classes, got {_show(classes)}")
+        raise InputError(f"'classes' must be a list of 1..{MAX_CLASSES} classes, got {_show(classes)}")
     for i, c in enumerate(classes, 1):
         lacking = next((k for k in ("id", "name", "color") if not isinstance(c, dict) or k not in c), None)
         if lacking:
-            raise ValueError(f"class #{i} in 'classes' lacks '{lacking}'")
+            raise InputError(f"class #{i} in 'classes' lacks '{lacking}'")
     try:
         PromptSet.from_dict({"classes": classes})
     except PromptError as exc:
-        raise ValueError(f"'classes': {exc}") from None
+        raise InputError(f"'classes': {exc}") from None
 
     emb, dim = need("class_embeddings"), cfg["embed_dim"]
     if not isinstance(emb, list) or len(emb) != len(classes):
-        raise ValueError(f"'class_embeddings' must hold one row per class ({len(classes)}), got {_show(emb)}"
+        raise InputError(f"'class_embeddings' must hold one row per class ({len(classes)}), got {_show(emb)}"
                          + (f" of {len(emb)}" if isinstance(emb, list) else ""))
     for i, row in enumerate(emb, 1):
         _numbers(row, f"'class_embeddings' row {i}", dim)
 
     encoder = need("text_encoder")
     if not isinstance(encoder, dict):
-        raise ValueError(f"'text_encoder' must be a JSON object, got {_show(encoder)}")
+        raise InputError(f"'text_encoder' must be a JSON object, got {_show(encoder)}")
     if "dim" in encoder:
         _whole(encoder["dim"], "'text_encoder.dim'", 1, 1 << 20)
         if for_prediction and encoder["dim"] != dim:
-            raise ValueError(f"'text_encoder.dim' is {encoder['dim']} but the class embeddings have {dim}")
+            raise InputError(f"'text_encoder.dim' is {encoder['dim']} but the class embeddings have {dim}")
 
     if for_prediction or "normalisation" in manifest:
         norm = need("normalisation")
         if not isinstance(norm, dict):
-            raise ValueError(f"'normalisation' must be a JSON object, got {_show(norm)}")
+            raise InputError(f"'normalisation' must be a JSON object, got {_show(norm)}")
         for key, n in (("hsi", hsi), ("lidar", lidar)):
             _numbers(norm.get(f"{key}_mean"), f"'normalisation.{key}_mean'", n)
             _numbers(norm.get(f"{key}_std"), f"'normalisation.{key}_std'", n, positive=True)
@@ -178,24 +184,39 @@ def _validate(manifest: dict, for_prediction: bool) -> None:
         try:
             prompts = PromptSet.from_dict(manifest["prompts"])
         except PromptError as exc:
-            raise ValueError(f"'prompts': {exc}") from None
+            raise InputError(f"'prompts': {exc}") from None
         if len(prompts.classes) != len(classes):
-            raise ValueError(f"'prompts' has {len(prompts.classes)} classes, 'classes' has {len(classes)}")
+            raise InputError(f"'prompts' has {len(prompts.classes)} classes, 'classes' has {len(classes)}")
     if "patch_size" in manifest and manifest["patch_size"] != cfg.get("patch_size", PATCH_SIZE):
-        raise ValueError(f"'patch_size' is {_show(manifest['patch_size'])} but 'model.patch_size' is "
+        raise InputError(f"'patch_size' is {_show(manifest['patch_size'])} but 'model.patch_size' is "
                          f"{cfg.get('patch_size', PATCH_SIZE)}")
     wavelengths = manifest.get("wavelengths_nm")  # may hold NaN for unknown bands
     if wavelengths is not None and (not isinstance(wavelengths, list)
                                     or not all(type(v) in (int, float) for v in wavelengths)):
-        raise ValueError(f"'wavelengths_nm' must be a list of numbers, got {_show(wavelengths)}")
+        raise InputError(f"'wavelengths_nm' must be a list of numbers, got {_show(wavelengths)}")
     for key, kind in (("scene", str), ("training", dict), ("history", dict)):
         if manifest.get(key) is not None and not isinstance(manifest[key], kind):
-            raise ValueError(f"'{key}' must be {'text' if kind is str else 'a JSON object'}, "
+            raise InputError(f"'{key}' must be {'text' if kind is str else 'a JSON object'}, "
                              f"got {_show(manifest[key])}")
 
 
-def read_manifest(path: str | os.PathLike) -> dict:
-    """Only the JSON manifest (cheap: reads the header), checked."""
+def read_manifest(path: str | os.PathLike) -> Manifest:
+    """Only the manifest (cheap: reads the header, no torch), checked.
+
+    Args:
+        path: the model file.
+
+    Returns:
+        The typed manifest.
+
+    Raises:
+        ModelFileError: missing, foreign, damaged or newer file; the message names the key.
+    """
+    return Manifest.from_dict(read_manifest_dict(path), str(path))
+
+
+def read_manifest_dict(path: str | os.PathLike) -> dict:
+    """The manifest's JSON object, checked (for tools that rewrite model files)."""
     from safetensors import safe_open
     path = Path(path)
     with _model_file_errors(path, "is not an MMLGNet model file or is damaged"):
@@ -223,18 +244,29 @@ def read_manifest(path: str | os.PathLike) -> dict:
     return manifest
 
 
-def load_model(path: str | os.PathLike) -> tuple[MMLGNet, dict]:
+def load_model(path: str | os.PathLike) -> tuple[MMLGNet, Manifest]:
+    """The network and its manifest; every shape is checked before anything is allocated.
+
+    Args:
+        path: the model file.
+
+    Returns:
+        (model in eval mode on CPU, manifest).
+
+    Raises:
+        ModelFileError: the file cannot give a working model; the message names the key or tensor.
+    """
     import torch
     from safetensors import safe_open
     from safetensors.torch import load_file
 
     from .model import MMLGNet, ModelConfig
     path = Path(path)
-    manifest = read_manifest(path)
+    raw = read_manifest_dict(path)
     with _model_file_errors(path, "holds weights that are damaged or truncated"):
-        validate_manifest(manifest, path, for_prediction=True)
-        cfg = ModelConfig(**manifest["model"])
-        emb = torch.tensor(np.asarray(manifest["class_embeddings"], np.float32))
+        manifest = Manifest.from_dict(raw, str(path), for_prediction=True)
+        cfg = ModelConfig(**manifest.model)
+        emb = torch.tensor(np.asarray(manifest.class_embeddings, np.float32))
         # Compare shapes with a model on the meta device (no memory) before allocating one.
         # The (small) embeddings stay on the CPU: F.normalize of a meta tensor goes through
         # torch._refs, which imports torch._dynamo and triton (segfaults beside Mesa's libLLVM).

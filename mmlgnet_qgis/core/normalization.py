@@ -5,6 +5,7 @@ Arrays are channel-first (B, H, W) here, like raster windows and torch tensors.
 from __future__ import annotations
 
 import numpy as np
+from .errors import InputError
 
 
 def band_stats(chw: np.ndarray, valid: np.ndarray | None = None, max_pixels: int = 2_000_000,
@@ -14,7 +15,7 @@ def band_stats(chw: np.ndarray, valid: np.ndarray | None = None, max_pixels: int
     if valid is not None:
         flat = flat[:, valid.reshape(-1)]
     if flat.shape[1] == 0:
-        raise ValueError("no valid pixels to compute band statistics from")
+        raise InputError("no valid pixels to compute band statistics from")
     if flat.shape[1] > max_pixels:
         idx = np.sort(np.random.default_rng(seed).choice(flat.shape[1], max_pixels, replace=False))
         flat = flat[:, idx]
@@ -28,7 +29,7 @@ def normalise(chw: np.ndarray, mean, std, valid: np.ndarray | None = None, name:
     mean = np.asarray(mean, np.float32)
     std = np.asarray(std, np.float32)
     if chw.shape[0] != mean.shape[0]:
-        raise ValueError(f"{name} has {chw.shape[0]} bands, the model expects {mean.shape[0]}")
+        raise InputError(f"{name} has {chw.shape[0]} bands, the model expects {mean.shape[0]}")
     out = chw.astype(np.float32)            # one copy, then in place (tiles are large)
     out -= mean[:, None, None]
     out /= std[:, None, None]

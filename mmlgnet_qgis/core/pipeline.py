@@ -10,7 +10,6 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from typing import Callable
 
 import numpy as np
 import torch
@@ -19,7 +18,10 @@ from .inference import count_tiles, predict_tile, reflect_pad, tile_windows
 from .model import MMLGNet
 from .normalization import band_stats, normalise, valid_pixels
 from .prompts import PromptSet, class_embeddings
-from .training import TrainConfig, TrainingCancelled, resolve_device, train_model
+from .errors import InputError
+from .manifest import ClassInfo, Manifest
+from .reporter import Reporter, check_cancelled, or_null
+from .training import TrainConfig, resolve_device, train_model
 
 
 class ArraySource:
@@ -49,7 +51,7 @@ def named(src, label: str) -> str:
 
 def check_same_size(hsi, lidar) -> None:
     if (hsi.height, hsi.width) != (lidar.height, lidar.width):
-        raise ValueError(f"{named(hsi, 'HSI')} is {hsi.height} x {hsi.width} pixels but {named(lidar, 'LiDAR')} "
+        raise InputError(f"{named(hsi, 'HSI')} is {hsi.height} x {hsi.width} pixels but {named(lidar, 'LiDAR')} "
                          f"is {lidar.height} x {lidar.width}: they must share one grid")
 
 
@@ -58,62 +60,81 @@ def read_whole(src) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit(hsi, lidar, labels: np.ndarray, prompt_set: PromptSet, encoder, cfg: TrainConfig,
-        wavelengths=None, progress=None, is_cancelled=None, log=None):
-    """Train on whole sources (training scenes fit in memory). Returns (model, manifest, history)."""
-    log = log or (lambda m: None)
+        wavelengths=None, reporter: Reporter | None = None) -> tuple[MMLGNet, Manifest, dict]:
+    """Train on whole sources (training scenes fit in memory).
+
+    Args:
+        hsi: HSI window source.
+        lidar: LiDAR window source on the same grid.
+        labels: (H, W) class ids, 0 = unlabelled.
+        prompt_set: the classes and their prompts.
+        encoder: the frozen text encoder.
+        cfg: training settings.
+        wavelengths: HSI band centres (nm), recorded in the manifest.
+        reporter: progress per epoch, log, cancel.
+
+    Returns:
+        (model, manifest, history).
+    """
+    reporter = or_null(reporter)
     check_same_size(hsi, lidar)
     if labels.shape != (hsi.height, hsi.width):
-        raise ValueError(f"training labels are {labels.shape[0]} x {labels.shape[1]} pixels, the "
+        raise InputError(f"training labels are {labels.shape[0]} x {labels.shape[1]} pixels, the "
                          f"{named(hsi, 'HSI')} is {hsi.height} x {hsi.width}")
     h_raw, h_ok = read_whole(hsi)
     l_raw, l_ok = read_whole(lidar)
     valid = h_ok & l_ok
     if not valid.any():
-        raise ValueError(f"every pixel is nodata (or NaN / inf) in {named(hsi, 'HSI')} or {named(lidar, 'LiDAR')}: "
+        raise InputError(f"every pixel is nodata (or NaN / inf) in {named(hsi, 'HSI')} or {named(lidar, 'LiDAR')}: "
                          f"nothing to train on")
     if (labels > 0).any() and not (valid & (labels > 0)).any():
-        raise ValueError(f"all {int((labels > 0).sum())} labelled pixels fall on nodata (or NaN / inf) in "
+        raise InputError(f"all {int((labels > 0).sum())} labelled pixels fall on nodata (or NaN / inf) in "
                          f"{named(hsi, 'HSI')} or {named(lidar, 'LiDAR')}")
     h_mean, h_std = band_stats(h_raw, valid)
     l_mean, l_std = band_stats(l_raw, valid)
     labels = np.where(valid, labels, 0)  # never learn from nodata pixels
     present = np.unique(labels[labels > 0])
     if present.size and present.max() > len(prompt_set.classes):
-        raise ValueError(f"training labels hold class id {present.max()}, but the prompt set has only "
+        raise InputError(f"training labels hold class id {present.max()}, but the prompt set has only "
                          f"{len(prompt_set.classes)} classes")
     t0 = time.perf_counter()
     emb = class_embeddings(prompt_set, encoder)
-    log(f"encoded {len(prompt_set.classes)} class prompts with {encoder.identity()['model']} "
-        f"({emb.shape[1]}-d) in {time.perf_counter() - t0:.1f} s")
+    reporter.log(f"encoded {len(prompt_set.classes)} class prompts with {encoder.identity()['model']} "
+                 f"({emb.shape[1]}-d) in {time.perf_counter() - t0:.1f} s")
     model, history = train_model(normalise(h_raw, h_mean, h_std, valid, hsi.name),
                                  normalise(l_raw, l_mean, l_std, valid, lidar.name),
-                                 labels, emb, cfg, progress, is_cancelled, log)
-    manifest = {
-        "hsi_bands": hsi.bands, "lidar_bands": lidar.bands,
-        "wavelengths_nm": wavelengths,
-        "normalisation": {"hsi_mean": h_mean.tolist(), "hsi_std": h_std.tolist(),
-                          "lidar_mean": l_mean.tolist(), "lidar_std": l_std.tolist()},
-        "patch_size": model.cfg.patch_size,
-        "classes": [{"id": c.id, "name": c.name, "color": c.color} for c in prompt_set.classes],
-        "prompts": prompt_set.to_dict(),
-        "text_encoder": encoder.identity(),
-        "training": {"config": cfg.to_dict(), "labelled_pixels": int((labels > 0).sum()),
-                     "seconds": history["seconds"][-1], "final_loss": history["loss"][-1],
-                     "final_train_oa": history["train_oa"][-1]},
-    }
+                                 labels, emb, cfg, reporter)
+    manifest = Manifest(
+        hsi_bands=hsi.bands, lidar_bands=lidar.bands, model=model.cfg.to_dict(),
+        classes=[ClassInfo(c.id, c.name, c.color) for c in prompt_set.classes],
+        text_encoder=encoder.identity(), class_embeddings=model.class_embeddings.numpy().tolist(),
+        normalisation={"hsi_mean": h_mean.tolist(), "hsi_std": h_std.tolist(),
+                       "lidar_mean": l_mean.tolist(), "lidar_std": l_std.tolist()},
+        prompts=prompt_set, wavelengths_nm=wavelengths, history=history,
+        training={"config": cfg.to_dict(), "labelled_pixels": int((labels > 0).sum()),
+                  "seconds": history["seconds"][-1], "final_loss": history["loss"][-1],
+                  "final_train_oa": history["train_oa"][-1]})
     return model, manifest, history
 
 
-def retarget(model: MMLGNet, manifest: dict, prompt_set: PromptSet, encoder) -> dict:
-    """Re-encode edited prompts with the model's text encoder: re-word or re-target a model."""
+def retarget(model: MMLGNet, manifest: Manifest, prompt_set: PromptSet, encoder) -> Manifest:
+    """Re-encode edited prompts with the model's text encoder: re-word or re-target a model.
+
+    Args:
+        model: the network; its class embeddings are replaced.
+        manifest: its manifest.
+        prompt_set: the new classes and prompts.
+        encoder: the model's own text encoder.
+
+    Returns:
+        The manifest with the new classes and prompts.
+    """
     if encoder.identity()["dim"] != model.cfg.embed_dim:
-        raise ValueError(f"text encoder gives {encoder.identity()['dim']}-d embeddings; the model was "
-                         f"trained in {model.cfg.embed_dim}-d ({manifest['text_encoder']})")
-    model.set_class_embeddings(torch.as_tensor(class_embeddings(prompt_set, encoder)))
-    manifest = dict(manifest)
-    manifest["classes"] = [{"id": c.id, "name": c.name, "color": c.color} for c in prompt_set.classes]
-    manifest["prompts"] = prompt_set.to_dict()
-    return manifest
+        raise InputError(f"text encoder gives {encoder.identity()['dim']}-d embeddings; the model was "
+                         f"trained in {model.cfg.embed_dim}-d ({manifest.text_encoder})")
+    emb = class_embeddings(prompt_set, encoder)
+    model.set_class_embeddings(torch.as_tensor(emb))
+    return manifest.with_prompts(prompt_set, model.class_embeddings.numpy().tolist())
 
 
 class ArraySink:
@@ -222,20 +243,36 @@ def _prefetch(gen, depth: int = 2):
                 pass
 
 
-def classify(model: MMLGNet, manifest: dict, hsi, lidar, class_sink, similarity_sink=None,
-             tile: int | None = None, device: str = "auto", progress: Callable[[int, int], None] | None = None,
-             is_cancelled=None, log=None, amp: bool = False, prefetch: bool = True) -> dict:
+def classify(model: MMLGNet, manifest: Manifest, hsi, lidar, class_sink, similarity_sink=None,
+             tile: int | None = None, device: str = "auto", reporter: Reporter | None = None,
+             amp: bool = False, prefetch: bool = True) -> dict:
     """Stream tiles: read window + halo from both sources, normalise, predict, write.
 
-    Nodata / NaN in either input gives class 0 and similarity NaN. tile None = chosen from the
-    device (free GPU memory). A reader thread prefetches tiles. Returns run statistics.
+    Nodata / NaN in either input gives class 0 and similarity NaN. A reader thread prefetches tiles.
+
+    Args:
+        model: the network (any device).
+        manifest: its manifest (normalisation).
+        hsi: HSI window source.
+        lidar: LiDAR window source on the same grid.
+        class_sink: receives `write_window(x0, y0, uint16 block)`.
+        similarity_sink: optional, receives float32 cosine blocks.
+        tile: tile size; None = chosen from the device (free GPU memory).
+        device: auto, cpu or cuda.
+        reporter: progress per tile, log, cancel.
+        amp: bf16 convolutions.
+        prefetch: read tiles in a background thread.
+
+    Returns:
+        Run statistics (pixels, valid_pixels, tiles, tile, seconds, device, per-stage seconds).
     """
-    log = log or (lambda m: None)
+    reporter = or_null(reporter)
+    log = reporter.log
     check_same_size(hsi, lidar)
-    norm = manifest["normalisation"]
+    norm = manifest.normalisation
     for src, key, label in ((hsi, "hsi", "HSI"), (lidar, "lidar", "LiDAR")):
         if src.bands != len(norm[f"{key}_mean"]):
-            raise ValueError(f"{named(src, label)} has {src.bands} band{'s' * (src.bands != 1)}; the model "
+            raise InputError(f"{named(src, label)} has {src.bands} band{'s' * (src.bands != 1)}; the model "
                              f"was trained on {len(norm[f'{key}_mean'])}")
     dev = resolve_device(device)
     model = for_inference(model, dev)
@@ -248,10 +285,10 @@ def classify(model: MMLGNet, manifest: dict, hsi, lidar, class_sink, similarity_
     timers = {"read": 0.0, "normalise": 0.0, "compute": 0.0, "write": 0.0}
     tiles = _read_tiles(hsi, lidar, norm, tile_windows(hsi.height, hsi.width, tile, halo), timers)
     valid_count = _predict_tiles(model, _prefetch(tiles) if prefetch else tiles, n, dev, amp_dtype, halo,
-                                 class_sink, similarity_sink, timers, progress, is_cancelled)
+                                 class_sink, similarity_sink, timers, reporter)
     seconds = time.perf_counter() - t0
     if valid_count == 0:  # a map of nothing but nodata is a mistake (wrong nodata value, wrong file)
-        raise ValueError(f"every pixel is nodata (or NaN / inf) in {named(hsi, 'HSI')} or {named(lidar, 'LiDAR')}: "
+        raise InputError(f"every pixel is nodata (or NaN / inf) in {named(hsi, 'HSI')} or {named(lidar, 'LiDAR')}: "
                          f"nothing to classify; check the layers' nodata values")
     # read/normalise run in the reader thread, overlapped with compute and write
     return {"pixels": hsi.height * hsi.width, "valid_pixels": valid_count, "tiles": n, "tile": tile,
@@ -259,13 +296,12 @@ def classify(model: MMLGNet, manifest: dict, hsi, lidar, class_sink, similarity_
 
 
 def _predict_tiles(model, tiles, n, dev, amp_dtype, halo, class_sink, similarity_sink, timers,
-                   progress=None, is_cancelled=None) -> int:
+                   reporter: Reporter | None = None) -> int:
     """Predict each (window, padded HSI, padded LiDAR, valid) tile and write its inner part:
     class 0 and similarity NaN where invalid. Returns the number of valid pixels."""
     valid_count = 0
     for i, (win, h, l, valid) in enumerate(tiles):
-        if is_cancelled and is_cancelled():
-            raise TrainingCancelled("classification cancelled")
+        check_cancelled(reporter)
         t1 = time.perf_counter()
         inner = valid[win.y0 - win.ry0:win.y0 - win.ry0 + win.h, win.x0 - win.rx0:win.x0 - win.rx0 + win.w]
         if inner.any():
@@ -279,8 +315,8 @@ def _predict_tiles(model, tiles, n, dev, amp_dtype, halo, class_sink, similarity
             similarity_sink.write_window(win.x0, win.y0, np.where(inner, sim, np.nan).astype(np.float32))
         timers["compute"] += t2 - t1
         timers["write"] += time.perf_counter() - t2
-        if progress:
-            progress(i + 1, n)
+        if reporter is not None:
+            reporter.progress(i + 1, n)
     return valid_count
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from .errors import PromptError
 
 DEFAULT_TEMPLATES = ("a hyperspectral image of {}", "an aerial hyperspectral and lidar view of {}")
 DEFAULT_COLOUR = "#808080"
@@ -26,8 +27,6 @@ MAX_CLASSES = 65535  # class maps are UInt16 and 0 is nodata
 _COLOUR = re.compile(r"#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?")
 
 
-class PromptError(ValueError):
-    """A prompt set that cannot be used; the message names the class or value."""
 
 
 def _clip(text: str, n: int = 60) -> str:

@@ -82,3 +82,39 @@ def check_cancelled(reporter: Reporter | None) -> None:
     """
     if reporter is not None and reporter.is_cancelled():
         raise Cancelled()
+
+
+class TerminalReporter:
+    """The command line's reporter: one self-overwriting progress line and log lines on stderr."""
+
+    def __init__(self, label: str = "", stream=None) -> None:  # noqa: ANN001 (a text stream)
+        """Args: label: word before the progress counter (epoch, tile); stream: default sys.stderr."""
+        import sys
+        import time
+        self.label, self.stream, self._t0, self._open = label, stream or sys.stderr, time.perf_counter(), False
+
+    def progress(self, done: float, total: float, metrics: dict | None = None) -> None:
+        """Redraw the progress line."""
+        import time
+        extra = "" if not metrics else "  " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+        self.stream.write(f"\r{self.label} {done:g}/{total:g} [{int(100 * done / max(total, 1e-9)):3d}%] "
+                          f"{time.perf_counter() - self._t0:.0f}s{extra}   ")
+        self._open = done < total
+        if not self._open:
+            self.stream.write("\n")
+        self.stream.flush()
+
+    def log(self, message: str) -> None:
+        """Print a line (below an unfinished progress line)."""
+        if self._open:
+            self.stream.write("\n")
+            self._open = False
+        print(message, file=self.stream, flush=True)
+
+    def warning(self, message: str) -> None:
+        """Print 'warning: ...'."""
+        self.log(f"warning: {message}")
+
+    def is_cancelled(self) -> bool:
+        """Ctrl-C and SIGTERM interrupt the process instead."""
+        return False

@@ -10,9 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
-DATA_ENV = "MMLGNET_DATA"
-
+from .errors import DependencyError, InputError
 
 @dataclass(frozen=True)
 class Scene:
@@ -53,14 +51,6 @@ _KNOWN_KEYS = ("HSI", "LiDAR", "lidar", "data", "TRLabel", "TSLabel", "gt", "mas
                "mask_test", "label", "labels")
 
 
-def default_data_dir() -> Path:
-    """../shared/data beside the checkout, unless MMLGNET_DATA says otherwise."""
-    env = os.environ.get(DATA_ENV)
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3] / "shared" / "data"
-
-
 def split_mat_spec(spec: str) -> tuple[str, str | None]:
     """'file.mat:key' -> ('file.mat', 'key'); 'file.mat' -> ('file.mat', None)."""
     spec = str(spec)
@@ -96,11 +86,11 @@ def _read_mat(path: str) -> dict:
         try:
             import h5py
         except ImportError as exc:
-            raise RuntimeError(f"{path} is a MATLAB v7.3 file: install h5py to read it") from exc
+            raise DependencyError(f"{path} is a MATLAB v7.3 file: install h5py to read it") from exc
         with h5py.File(path, "r") as f:
             return {k: np.asarray(v).T for k, v in f.items() if hasattr(v, "shape")}
     except ValueError as exc:
-        raise ValueError(f"{path}: not a readable MAT file ({exc})") from exc
+        raise InputError(f"{path}: not a readable MAT file ({exc})") from exc
     return {k: v for k, v in raw.items() if not k.startswith("__")}
 
 
@@ -118,7 +108,7 @@ def as_bands_last(array: np.ndarray) -> np.ndarray:
     if array.ndim == 2:
         return array[:, :, None]
     if array.ndim != 3:
-        raise ValueError(f"expected a 2-D or 3-D array, got shape {array.shape}")
+        raise InputError(f"expected a 2-D or 3-D array, got shape {array.shape}")
     return array
 
 
@@ -126,15 +116,24 @@ def as_labels(array: np.ndarray) -> np.ndarray:
     labels = np.asarray(array)
     labels = np.squeeze(labels)
     if labels.ndim != 2:
-        raise ValueError(f"labels must be 2-D (rows x cols), got shape {array.shape}")
+        raise InputError(f"labels must be 2-D (rows x cols), got shape {array.shape}")
     if np.any(labels < 0):
-        raise ValueError(f"labels must be >= 0 (0 = unlabeled), found {labels.min()}")
+        raise InputError(f"labels must be >= 0 (0 = unlabeled), found {labels.min()}")
     return labels.astype(np.int64)
 
 
-def scene_paths(scene: str, data_dir: str | os.PathLike | None = None) -> dict[str, Path]:
-    """Paths of a benchmark scene's hsi / lidar / train / test files."""
+def scene_paths(scene: str, data_dir: str | os.PathLike) -> dict[str, Path]:
+    """Paths of a benchmark scene's hsi / lidar / train / test files.
+
+    Args:
+        scene: trento or muufl.
+        data_dir: the folder holding one subfolder per scene (front ends resolve it: --data,
+            $MMLGNET_DATA).
+
+    Returns:
+        {hsi, lidar, train, test} -> path.
+    """
     if scene not in SCENES:
-        raise KeyError(f"unknown scene '{scene}'; known: {sorted(SCENES)}")
-    root = Path(data_dir) if data_dir else default_data_dir()
+        raise InputError(f"unknown scene '{scene}'; known: {', '.join(sorted(SCENES))}")
+    root = Path(data_dir)
     return {k: root / scene / v for k, v in SCENES[scene].files.items()}

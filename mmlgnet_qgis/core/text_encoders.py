@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from .errors import InputError
 
 MINILM_MODEL = "all-MiniLM-L6-v2"
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
@@ -124,7 +125,7 @@ def _check_open_clip_model(model_name: str):
     import open_clip
 
     if model_name not in open_clip.list_models():
-        raise ValueError(f"unknown open_clip model '{model_name}'; "
+        raise InputError(f"unknown open_clip model '{model_name}'; "
                          f"known ones include {', '.join(open_clip.list_models()[:8])}, ...")
     return open_clip
 
@@ -140,9 +141,9 @@ class OpenClipEncoder(TextEncoder):
                  checkpoint: str | os.PathLike | None = None,
                  device: str | torch.device = "cpu", batch_size: int = 256):
         if pretrained and checkpoint:
-            raise ValueError("give either an open_clip pretrained tag or a checkpoint path, not both")
+            raise InputError("give either an open_clip pretrained tag or a checkpoint path, not both")
         if not pretrained and not checkpoint:
-            raise ValueError(
+            raise InputError(
                 f"OpenClipEncoder('{model_name}') needs weights: give pretrained=<open_clip tag, "
                 "e.g. 'openai'> (downloads, needs internet) or checkpoint=<local weights file>")
         open_clip = _check_open_clip_model(model_name)
@@ -155,7 +156,7 @@ class OpenClipEncoder(TextEncoder):
         else:
             tags = open_clip.list_pretrained_tags_by_model(model_name)
             if pretrained not in tags:
-                raise ValueError(f"unknown pretrained tag '{pretrained}' for {model_name}; "
+                raise InputError(f"unknown pretrained tag '{pretrained}' for {model_name}; "
                                  f"known tags: {', '.join(tags) or 'none'}")
             source = pretrained
         # Weights trained with QuickGELU (e.g. ViT-B-32 'openai') give wrong embeddings on the
@@ -172,13 +173,13 @@ class OpenClipEncoder(TextEncoder):
         except Exception as e:
             if checkpoint:  # torch.load(weights_only=True) refuses pickled code: say so plainly
                 refused = "Weights only load failed" in str(e)
-                raise ValueError(
+                raise InputError(
                     f"open_clip checkpoint {checkpoint} could not be loaded"
                     + (" safely: it holds pickled objects other than weights, which are refused (no code "
                        "from it was run)" if refused else f": {e}")) from e
             if not isinstance(e, RuntimeError):
                 raise
-            raise RuntimeError(
+            raise InputError(
                 f"could not get open_clip weights '{pretrained}' for {model_name} ({e}). "
                 "Downloading needs internet (and HF_HUB_OFFLINE unset or 0); "
                 "offline, pass checkpoint=<local weights file> instead") from e
@@ -239,20 +240,20 @@ def _parse_spec(spec: dict | str) -> dict:
         kind = spec.get("kind")
         if kind == "minilm":
             if spec.get("model") not in (None, MINILM_MODEL):
-                raise ValueError(f"only the bundled {MINILM_MODEL} MiniLM is supported, "
+                raise InputError(f"only the bundled {MINILM_MODEL} MiniLM is supported, "
                                  f"not {spec.get('model')!r}")
             out = {"kind": "minilm", "model": MINILM_MODEL, "pretrained": None, "checkpoint": None}
         elif kind == "open_clip":
             out = {"kind": "open_clip", "model": spec.get("model") or "ViT-B-32",
                    "pretrained": spec.get("pretrained"), "checkpoint": spec.get("checkpoint")}
         else:
-            raise ValueError(f"unknown text encoder kind {kind!r}; expected 'minilm' or 'open_clip'")
+            raise InputError(f"unknown text encoder kind {kind!r}; expected 'minilm' or 'open_clip'")
         if spec.get("dim") is not None:
             out["dim"] = int(spec["dim"])
         return out
 
     if not isinstance(spec, str):
-        raise ValueError(f"text encoder spec must be a dict or a string, not {type(spec).__name__}")
+        raise InputError(f"text encoder spec must be a dict or a string, not {type(spec).__name__}")
     text = spec.strip()
     if text.lower() == "minilm":
         return _parse_spec({"kind": "minilm"})
@@ -263,7 +264,7 @@ def _parse_spec(spec: dict | str) -> dict:
         is_path = ("/" in value or "\\" in value or value.lower().endswith(CHECKPOINT_SUFFIXES))
         return {"kind": "open_clip", "model": parts[1],
                 "pretrained": None if is_path else value, "checkpoint": value if is_path else None}
-    raise ValueError(f"unknown text encoder spec {spec!r}; use 'minilm', "
+    raise InputError(f"unknown text encoder spec {spec!r}; use 'minilm', "
                      "'clip:<model>:<pretrained tag>' (e.g. clip:ViT-B-32:openai) or "
                      "'clip:<model>:<checkpoint path>'")
 
@@ -297,7 +298,7 @@ def build_text_encoder(spec: dict | str, device: str | torch.device = "cpu") -> 
             _CACHE.popitem(last=False)
 
     if "dim" in cfg and cfg["dim"] != encoder.dim:
-        raise ValueError(f"text encoder {encoder.identity()} gives {encoder.dim}-d embeddings "
+        raise InputError(f"text encoder {encoder.identity()} gives {encoder.dim}-d embeddings "
                          f"but the spec expects {cfg['dim']}")
     return encoder
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -13,10 +12,10 @@ import torch.nn.functional as F
 from . import defaults
 from .losses import LOSS_MODES, contrastive_loss, self_distillation
 from .model import MMLGNet, ModelConfig
+from .errors import InputError
+from .reporter import Reporter, check_cancelled, or_null
 
 
-class TrainingCancelled(RuntimeError):
-    """Raised when the cancel callback says stop; nothing is written."""
 
 
 @dataclass
@@ -39,9 +38,9 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.loss not in LOSS_MODES:
-            raise ValueError(f"loss must be one of {LOSS_MODES}, got {self.loss!r}")
+            raise InputError(f"loss must be one of {LOSS_MODES}, got {self.loss!r}")
         if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+            raise InputError(f"epochs must be >= 1, got {self.epochs}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,9 +50,9 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was asked for, but torch sees no CUDA GPU (use auto or cpu)")
+        raise InputError("device 'cuda' was asked for, but torch sees no CUDA GPU (use auto or cpu)")
     if name not in ("cpu",) and not name.startswith("cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda, got {name!r}")
+        raise InputError(f"device must be auto, cpu or cuda, got {name!r}")
     return torch.device(name)
 
 
@@ -81,25 +80,37 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 def train_model(hsi: np.ndarray, lidar: np.ndarray, labels: np.ndarray, class_embeddings: np.ndarray,
-                cfg: TrainConfig, progress: Callable[[int, int, dict], None] | None = None,
-                is_cancelled: Callable[[], bool] | None = None, log: Callable[[str], None] | None = None):
-    """hsi (Bh, H, W) and lidar (Bl, H, W) normalised; labels (H, W) with 0 = unlabeled.
+                cfg: TrainConfig, reporter: Reporter | None = None) -> tuple[MMLGNet, dict]:
+    """Train a model on normalised rasters.
 
-    Returns (model in eval mode on CPU, history dict).
+    Args:
+        hsi: (Bh, H, W) normalised HSI.
+        lidar: (Bl, H, W) normalised LiDAR.
+        labels: (H, W) class ids, 0 = unlabelled.
+        class_embeddings: (K, D) unit-length class prompt embeddings.
+        cfg: training settings.
+        reporter: progress per epoch (with loss, train_oa, lr), log, cancel.
+
+    Returns:
+        (model in eval mode on CPU, history dict of per-epoch lists).
+
+    Raises:
+        Cancelled: the reporter asked to stop.
     """
-    log = log or (lambda msg: None)
+    reporter = or_null(reporter)
+    log = reporter.log
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     k = class_embeddings.shape[0]
     if labels.shape != hsi.shape[1:] or labels.shape != lidar.shape[1:]:
-        raise ValueError(f"labels {labels.shape}, HSI {hsi.shape[1:]} and LiDAR {lidar.shape[1:]} differ in size")
+        raise InputError(f"labels {labels.shape}, HSI {hsi.shape[1:]} and LiDAR {lidar.shape[1:]} differ in size")
     rows_np, cols_np = np.nonzero(labels)
     if rows_np.size == 0:
-        raise ValueError("the training labels hold no labelled pixel (all 0)")
+        raise InputError("the training labels hold no labelled pixel (all 0)")
     y_np = labels[rows_np, cols_np].astype(np.int64) - 1
     if y_np.max() >= k:
-        raise ValueError(f"training labels contain class {y_np.max() + 1}, but only {k} classes have prompts")
+        raise InputError(f"training labels contain class {y_np.max() + 1}, but only {k} classes have prompts")
 
     mcfg = ModelConfig(hsi_bands=hsi.shape[0], lidar_bands=lidar.shape[0],
                        embed_dim=class_embeddings.shape[1], **cfg.model)
@@ -132,8 +143,7 @@ def train_model(hsi: np.ndarray, lidar: np.ndarray, labels: np.ndarray, class_em
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
         for s in range(steps_per_epoch):
-            if is_cancelled and is_cancelled():
-                raise TrainingCancelled("training cancelled")
+            check_cancelled(reporter)
             idx = order[s * cfg.batch_size:(s + 1) * cfg.batch_size]
             if idx.numel() < 2:
                 continue  # BatchNorm needs two samples
@@ -156,8 +166,7 @@ def train_model(hsi: np.ndarray, lidar: np.ndarray, labels: np.ndarray, class_em
         for key, val in metrics.items():
             history[key].append(val)
         history["seconds"].append(time.perf_counter() - t0)
-        if progress:
-            progress(epoch, cfg.epochs, metrics)
+        reporter.progress(epoch, cfg.epochs, metrics)
     model.eval()
     return model.cpu(), history
 

@@ -12,49 +12,41 @@ import numpy as np
 from qgis.core import QgsTask
 from qgis.PyQt.QtCore import pyqtSignal
 
-from ..core.prompts import PromptSet, class_embeddings
-
-BUILD_SHARE = 30.0  # percent of the progress bar spent building the encoder
-
-
-class EncodeCanceled(Exception):
-    pass
+from ..core.errors import Cancelled
+from ..core.prompts import PromptSet
+from ..core.reporter import NullReporter, Reporter, check_cancelled
 
 
-class _ReportingEncoder:
-    """Wraps an encoder: class_embeddings calls encode() once per class, so each call is one
-    step of progress and a chance to stop."""
+class TaskReporter(NullReporter):
+    """A QgsTask's progress bar and cancel button as the app layer's Reporter."""
 
-    def __init__(self, encoder, steps: int, progress: Callable[[float], None] | None,
-                 is_canceled: Callable[[], bool] | None):
-        self._encoder, self._steps, self._done = encoder, max(steps, 1), 0
+    def __init__(self, progress: Callable[[float], None] | None, is_canceled: Callable[[], bool] | None):
         self._progress, self._is_canceled = progress, is_canceled
 
-    def encode(self, texts):
-        if self._is_canceled and self._is_canceled():
-            raise EncodeCanceled()
-        out = self._encoder.encode(texts)
-        self._done += 1
+    def progress(self, done, total, metrics=None):
         if self._progress:
-            self._progress(BUILD_SHARE + (100.0 - BUILD_SHARE) * self._done / self._steps)
-        return out
+            self._progress(100.0 * done / max(total, 1e-9))
+
+    def is_cancelled(self) -> bool:
+        return bool(self._is_canceled and self._is_canceled())
 
 
-def encode_prompt_set(prompt_set: PromptSet, spec, encoder=None,
-                      progress: Callable[[float], None] | None = None,
-                      is_canceled: Callable[[], bool] | None = None) -> np.ndarray:
-    """(K, D) class embeddings; `encoder` overrides building one from `spec` (tests)."""
-    if progress:
-        progress(1.0)
+def encode_prompt_set(prompt_set: PromptSet, spec, encoder=None, reporter: Reporter | None = None) -> np.ndarray:
+    """(K, D) class embeddings through the app's encode use case; `encoder` (an object with
+    .encode) replaces building one from `spec` (tests)."""
+    reporter = reporter or NullReporter()
     if encoder is None:
-        from ..core.text_encoders import build_text_encoder  # imports torch: not at plugin load
-        encoder = build_text_encoder(spec)
-    if is_canceled and is_canceled():
-        raise EncodeCanceled()
-    if progress:
-        progress(BUILD_SHARE)
-    wrapped = _ReportingEncoder(encoder, len(prompt_set.classes), progress, is_canceled)
-    return class_embeddings(prompt_set, wrapped)
+        from ..app import run
+        from ..app.requests import EncodeRequest
+        result = run(EncodeRequest(prompts=prompt_set.to_json(), text_encoder=spec), reporter)
+        return np.asarray(result.embeddings, np.float32)
+    from ..app.encode import BUILD_SHARE
+    from ..core.prompts import class_embeddings
+    check_cancelled(reporter)
+    reporter.progress(BUILD_SHARE, 100)
+    embeddings = class_embeddings(prompt_set, encoder)
+    reporter.progress(100, 100)
+    return embeddings
 
 
 class EncodeTask(QgsTask):
@@ -75,9 +67,9 @@ class EncodeTask(QgsTask):
     def run(self) -> bool:  # worker thread: no widgets here
         try:
             self.embeddings = encode_prompt_set(self.prompt_set, self.spec, self._encoder,
-                                                progress=self.setProgress, is_canceled=self.isCanceled)
+                                                TaskReporter(self.setProgress, self.isCanceled))
             return True
-        except EncodeCanceled:
+        except Cancelled:
             return False
         except Exception as exc:  # report any encoder failure in the dock instead of crashing
             self.error = str(exc) or type(exc).__name__

@@ -17,7 +17,8 @@ from qgis.PyQt.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QP
 
 from ..core.model_file import ModelFileError, read_manifest
 from ..core.prompts import DEFAULT_TEMPLATES, ClassPrompt, PromptError, PromptSet, load_prompt_set
-from .encode_task import EncodeCanceled, EncodeTask, encode_prompt_set
+from ..core.errors import Cancelled
+from .encode_task import EncodeTask, encode_prompt_set
 from .encoder_picker import EncoderPicker
 from .message_label import MessageLabel
 from .prompt_table import NEW_CLASS_COLOURS, PromptTable
@@ -240,15 +241,12 @@ class PromptDock(QgsDockWidget):
         path = Path(path)
         try:
             manifest = read_manifest(path)
-            if manifest.get("prompts"):
-                prompt_set = PromptSet.from_dict(manifest["prompts"])
-            else:  # older files: class names and colours only
-                prompt_set = PromptSet.from_dict({"classes": manifest.get("classes", [])})
+            prompt_set = manifest.prompt_set  # older files: class names and colours only
         except (ModelFileError, PromptError, OSError) as exc:
             self.message_label.show_message(f"Could not load prompts from {path.name}: {exc}", Qgis.Critical)
             return False
         self.set_prompt_set(prompt_set)
-        encoder = manifest.get("text_encoder") or {}
+        encoder = manifest.text_encoder
         note = ""
         if encoder.get("kind") in ("minilm", "open_clip"):
             self.encoder_picker.set_spec(encoder)
@@ -327,7 +325,7 @@ class PromptDock(QgsDockWidget):
         prompt_set, spec = inputs
         try:
             emb = encode_prompt_set(prompt_set, spec, encoder)
-        except EncodeCanceled:
+        except Cancelled:
             return None
         except Exception as exc:  # shown in the dock like the task's failures
             self._on_encode_failed(f"Encoding failed: {exc}")

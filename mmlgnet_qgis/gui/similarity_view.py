@@ -11,7 +11,7 @@ from qgis.PyQt.QtGui import QBrush, QColor, QFont, QFontMetrics, QLinearGradient
 from qgis.PyQt.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QTableWidget,
                                  QTableWidgetItem, QVBoxLayout, QWidget)
 
-from .similarity import (NEAR_DUPLICATE_COSINE, _RAMP, cosine_matrix, heat_rgb, is_dark,
+from .similarity import (NEAR_DUPLICATE_COSINE, _RAMP, heat_rgb, is_dark,
                          most_similar_pair, near_duplicate_pairs)
 
 ROW_HEIGHT = 30
@@ -66,11 +66,6 @@ class SimilarityView(QWidget):
         layout.addLayout(legend_row)
         layout.addWidget(self.stale_label)
         layout.addWidget(self.warning_label)
-
-    def show_embeddings(self, names: list[str], embeddings: np.ndarray) -> np.ndarray:
-        sim = cosine_matrix(embeddings)
-        self.show_similarity(names, sim)
-        return sim
 
     def show_similarity(self, names: list[str], sim: np.ndarray) -> None:
         self.matrix, self.names = np.asarray(sim, dtype=np.float64), list(names)

@@ -6,7 +6,6 @@ dependencies.require(), so the plugin loads and lists its algorithms without tor
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from pathlib import Path
 
 from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingFeedback,
@@ -14,8 +13,10 @@ from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProces
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-DEVICES = ["auto", "cpu", "cuda"]
-SCENES = ["none", "trento", "muufl"]
+from ..core import defaults
+
+DEVICES = list(defaults.DEVICES)
+SCENES = ["none", *defaults.SCENE_NAMES]
 
 
 def plugin_metadata(key: str) -> str:
@@ -117,51 +118,49 @@ def optional_string(alg, parameters, name: str, context) -> str | None:
     return text if text and text.strip() else None
 
 
-# -- feedback adapters ----------------------------------------------------------------------------
+# -- running a request -----------------------------------------------------------------------------
 def feedback_or_default(feedback):
     return feedback if feedback is not None else QgsProcessingFeedback()
 
 
-def progress_to(feedback, label: str = "", log=None):
-    """core progress(done, total[, metrics]) -> feedback.setProgress, and metrics to the log."""
-    log = log or feedback.pushInfo
+class FeedbackReporter:
+    """The app layer's Reporter over a QgsProcessingFeedback."""
 
-    def report(done, total, metrics=None):
-        feedback.setProgress(100.0 * done / max(total, 1))
-        if metrics is not None:
-            log(f"{label} {done}/{total}  " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
-    return report
+    def __init__(self, feedback, label: str = ""):
+        self.feedback, self.label = feedback, label
+
+    def progress(self, done, total, metrics=None):
+        self.feedback.setProgress(100.0 * done / max(total, 1e-9))
+        if metrics:
+            self.feedback.pushInfo(f"{self.label} {done:g}/{total:g}  "
+                                   + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+
+    def log(self, message):
+        self.feedback.pushInfo(message)
+
+    def warning(self, message):
+        self.feedback.pushWarning(f"warning: {message}")
+
+    def is_cancelled(self):
+        return self.feedback.isCanceled()
 
 
-def _stamp(path):
+def run_request(request, feedback, label: str = ""):
+    """Run an app request for an algorithm; errors become QgsProcessingException with one clear line.
+    Outputs are written under temporary names and renamed when complete, so a failed or cancelled run
+    leaves none."""
+    from ..core.errors import Cancelled, MMLGNetError
     try:
-        st = os.stat(path)
-        return st.st_mtime_ns, st.st_size
-    except OSError:
-        return None
-
-
-@contextmanager
-def processing_errors(*outputs):
-    """Map core/raster errors to QgsProcessingException. On cancel or error, outputs this run
-    created or changed are removed (a file from an earlier run stays as it was)."""
-    before = {p: _stamp(p) for p in outputs if p}
-
-    def clean():
-        for p, stamp in before.items():
-            if _stamp(p) != stamp:
-                Path(p).unlink(missing_ok=True)
-    try:
-        yield
-    except QgsProcessingException:
-        clean()
-        raise
+        from .. import app
+        return app.run(request, FeedbackReporter(feedback, label))
+    except Cancelled as exc:
+        raise QgsProcessingException("cancelled") from exc
+    except (MMLGNetError, OSError) as exc:  # OSError: file not found, disk full, permission
+        raise QgsProcessingException(str(exc)) from exc
     except ImportError as exc:  # e.g. the text encoder package of a model's prompts
-        clean()
         from .dependencies import install_message
         raise QgsProcessingException(install_message([exc.name or str(exc)])) from exc
-    except (ValueError, RuntimeError, OSError, KeyError) as exc:
-        clean()
-        if type(exc).__name__ == "TrainingCancelled":  # by name: core.training imports torch
-            raise QgsProcessingException("cancelled") from exc
-        raise QgsProcessingException(exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)) from exc
+    except Exception as exc:  # anything else is a bug: keep the traceback where the user sees it
+        import traceback
+        raise QgsProcessingException(f"this is a bug in mmlgnet-qgis ({type(exc).__name__}: {exc}); please "
+                                     f"report it with this traceback:\n{traceback.format_exc()}") from exc

@@ -5,17 +5,23 @@ from pathlib import Path
 
 from qgis.core import (QgsProcessing, QgsProcessingException, QgsProcessingOutputFile,
                        QgsProcessingOutputNumber, QgsProcessingParameterBoolean, QgsProcessingParameterDefinition,
+                       QgsProcessingParameterEnum,
                        QgsProcessingParameterField, QgsProcessingParameterFile,
                        QgsProcessingParameterFileDestination, QgsProcessingParameterRasterLayer,
                        QgsProcessingParameterString, QgsProcessingParameterVectorLayer)
 
+from ..app.requests import EvaluateRequest
+from ..core.defaults import SEMI_SYNTHETIC_NOTE as SEMI_SYNTHETIC
 from . import dependencies
-from .algorithm_base import MMLGNetAlgorithm, optional_string, processing_errors, raster_path, vector_path
-
-SEMI_SYNTHETIC = "semi-synthetic HSI over real labels and LiDAR"
+from .algorithm_base import SCENES, MMLGNetAlgorithm, optional_string, raster_path, run_request, vector_path
 
 
 class EvaluateAlgorithm(MMLGNetAlgorithm):
+    # parameter -> request field (tests check that every field is reachable)
+    FIELDS = {"CLASSIFIED": "classified", "REFERENCE": "labels", "REFERENCE_VECTOR": "label_vector",
+              "REFERENCE_FIELD": "label_field", "MODEL": "model", "SCENE": "scene", "TITLE": "title",
+              "SEMI_SYNTHETIC": "semi_synthetic", "REPORT": "report"}
+
     def name(self):
         return "evaluate"
 
@@ -42,11 +48,13 @@ class EvaluateAlgorithm(MMLGNetAlgorithm):
             "REFERENCE_VECTOR", self.tr("…or reference labels as a vector layer"),
             [QgsProcessing.TypeVectorAnyGeometry], optional=True))
         self.addParameter(QgsProcessingParameterField(
-            "REFERENCE_FIELD", self.tr("Class id field of the vector reference"),
-            parentLayerParameterName="REFERENCE_VECTOR", type=QgsProcessingParameterField.Numeric, optional=True))
+            "REFERENCE_FIELD", self.tr("Class field of the vector reference (integer ids or class names)"),
+            parentLayerParameterName="REFERENCE_VECTOR", type=QgsProcessingParameterField.Any, optional=True))
         self.addParameter(QgsProcessingParameterFile(
             "MODEL", self.tr("Model file (class names, colours, training curves)"),
             fileFilter="MMLGNet model (*.safetensors)", optional=True))
+        self.addParameter(QgsProcessingParameterEnum(
+            "SCENE", self.tr("Benchmark scene (class names when no model file is given)"), SCENES, defaultValue=0))
         title = QgsProcessingParameterString("TITLE", self.tr("Report title"), optional=True)
         note = QgsProcessingParameterBoolean("SEMI_SYNTHETIC", self.tr(f"Label the report '{SEMI_SYNTHETIC}'"),
                                              defaultValue=False)
@@ -71,35 +79,15 @@ class EvaluateAlgorithm(MMLGNetAlgorithm):
 
     def process(self, parameters, context, feedback):
         dependencies.require()
-        from ..inputs import read_labels
-        from ..raster.reader import RasterSource
-        from ..report import format_report_text
-        from ..workflows import check_outputs, class_info, evaluate_to_report, training_labels
-        html_path = Path(self.parameterAsFileOutput(parameters, "REPORT", context))
-        if html_path.suffix.lower() != ".html":
-            html_path = html_path.with_suffix(".html")
-        json_path = html_path.with_suffix(".json")
-        stem = str(html_path.with_suffix(""))
-        model = self.parameterAsFile(parameters, "MODEL", context) or None
-        pictures = {f"{k} picture": f"{stem}_{k}.png" for k in ("confusion", "curves", "map")}
-        with processing_errors(str(html_path), str(json_path), *pictures.values()):
-            check_outputs({"report": str(html_path), "report JSON": str(json_path), **pictures},
-                          {"classified raster": self.classified, "reference labels": self.reference,
-                           "reference vector": self.reference_vector, "model file": model})
-            predicted = read_labels(self.classified)
-            src = RasterSource(self.classified, name="classified")
-            try:
-                reference = training_labels(self.reference, src, self.reference_vector,
-                                            self.parameterAsString(parameters, "REFERENCE_FIELD", context))
-            finally:
-                src.close()
-            n = int(max(predicted.max(initial=0), reference.max(initial=0)))
-            names, colours, history = class_info(model, None, self.classified, n)
-            note = SEMI_SYNTHETIC if self.parameterAsBool(parameters, "SEMI_SYNTHETIC", context) else None
-            report, paths = evaluate_to_report(
-                predicted, reference, names, colours, json_path, history=history,
-                title=optional_string(self, parameters, "TITLE", context) or Path(self.classified).name,
-                extra={"classified": self.classified, "labels": self.reference or self.reference_vector, "note": note})
-        feedback.pushInfo(format_report_text(report))
-        return {"REPORT": paths["html"], "REPORT_JSON": paths["json"], "OA": report["oa"], "AA": report["aa"],
-                "KAPPA": report["kappa"]}
+        html_path = Path(self.parameterAsFileOutput(parameters, "REPORT", context)).with_suffix(".html")
+        scene = SCENES[self.parameterAsEnum(parameters, "SCENE", context)]
+        request = EvaluateRequest(
+            classified=self.classified, report=str(html_path), labels=self.reference,
+            label_vector=self.reference_vector,
+            label_field=self.parameterAsString(parameters, "REFERENCE_FIELD", context) or None,
+            model=self.parameterAsFile(parameters, "MODEL", context) or None,
+            scene=None if scene == "none" else scene, title=optional_string(self, parameters, "TITLE", context),
+            semi_synthetic=self.parameterAsBool(parameters, "SEMI_SYNTHETIC", context))
+        result = run_request(request, feedback)
+        return {"REPORT": result.report_html, "REPORT_JSON": result.report_json, "OA": result.oa, "AA": result.aa,
+                "KAPPA": result.kappa}

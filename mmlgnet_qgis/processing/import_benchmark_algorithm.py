@@ -1,14 +1,13 @@
 """mmlgnet:importbenchmark — a benchmark .mat array as a georeferenced GeoTIFF."""
 from __future__ import annotations
 
-import os
-
-from qgis.core import (QgsCoordinateReferenceSystem, QgsProcessingException, QgsProcessingParameterCrs,
+from qgis.core import (QgsProcessingException, QgsProcessingParameterCrs,
                        QgsProcessingParameterEnum, QgsProcessingParameterFile, QgsProcessingParameterNumber,
                        QgsProcessingParameterRasterDestination, QgsProcessingParameterString)
 
+from ..app.requests import ImportRequest
 from . import dependencies
-from .algorithm_base import SCENES, MMLGNetAlgorithm, optional_string, processing_errors
+from .algorithm_base import SCENES, MMLGNetAlgorithm, optional_string, run_request
 from .layer_style import style_on_load
 
 KINDS = ["auto", "hsi", "lidar", "labels"]
@@ -16,6 +15,10 @@ DOUBLE = QgsProcessingParameterNumber.Double
 
 
 class ImportBenchmarkAlgorithm(MMLGNetAlgorithm):
+    # parameter -> request field (tests check that every field is reachable); INPUT + KEY make `mat`
+    FIELDS = {"INPUT": "mat", "KEY": "mat", "KIND": "data_kind", "SCENE": "scene", "CRS": "epsg",
+              "ORIGIN_X": "origin_x", "ORIGIN_Y": "origin_y", "PIXEL_SIZE": "pixel_size", "OUTPUT": "out"}
+
     def name(self):
         return "importbenchmark"
 
@@ -48,55 +51,31 @@ class ImportBenchmarkAlgorithm(MMLGNetAlgorithm):
             "PIXEL_SIZE", self.tr("Pixel size (CRS units)"), DOUBLE, optional=True, minValue=0.0))
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", self.tr("GeoTIFF")))
 
-    def _georef(self, parameters, context, scene):
-        """Scene defaults, overridden by whatever the user gave."""
-        from ..raster.mat_import import scene_georef
-        ref = scene_georef(scene) if scene else {}
-        crs = self.parameterAsCrs(parameters, "CRS", context) if parameters.get("CRS") else QgsCoordinateReferenceSystem()
-        if crs.isValid():
-            epsg = crs.authid()
-            if not epsg.upper().startswith("EPSG:"):
-                raise QgsProcessingException(f"the CRS must have an EPSG code, got {crs.authid() or crs.description()}")
-            ref["epsg"] = int(epsg.split(":")[1])
-        x0, y0 = ref.get("origin_xy", (None, None))
-        if parameters.get("ORIGIN_X") is not None:
-            x0 = self.parameterAsDouble(parameters, "ORIGIN_X", context)
-        if parameters.get("ORIGIN_Y") is not None:
-            y0 = self.parameterAsDouble(parameters, "ORIGIN_Y", context)
-        if parameters.get("PIXEL_SIZE") is not None:
-            ref["pixel_size"] = self.parameterAsDouble(parameters, "PIXEL_SIZE", context)
-        ref["origin_xy"] = (x0, y0)
-        missing = [k for k, v in (("CRS", ref.get("epsg")), ("ORIGIN_X", x0), ("ORIGIN_Y", y0),
-                                  ("PIXEL_SIZE", ref.get("pixel_size"))) if v is None]
-        if missing:
-            raise QgsProcessingException(f"no georeference for {', '.join(missing)}: choose a benchmark scene "
-                                         f"or give CRS, ORIGIN_X, ORIGIN_Y and PIXEL_SIZE")
-        if ref["pixel_size"] <= 0:
-            raise QgsProcessingException(f"pixel size must be > 0, got {ref['pixel_size']}")
-        return ref
+    def _epsg(self, parameters, context) -> int | None:
+        if not parameters.get("CRS"):
+            return None
+        crs = self.parameterAsCrs(parameters, "CRS", context)
+        if not crs.isValid():
+            return None
+        if not crs.authid().upper().startswith("EPSG:"):
+            raise QgsProcessingException(f"the CRS must have an EPSG code, got {crs.authid() or crs.description()}")
+        return int(crs.authid().split(":")[1])
 
     def process(self, parameters, context, feedback):
         dependencies.require({"scipy": "scipy"})  # reads .mat files; torch is not needed here
-        from ..core.scenes import SCENES as SCENE_INFO
-        from ..raster.mat_import import mat_to_geotiff
-        from ..raster.writer import qml_path_for
         scene = SCENES[self.parameterAsEnum(parameters, "SCENE", context)]
-        scene = None if scene == "none" else scene
-        georef = self._georef(parameters, context, scene)
-        mat = self.parameterAsFile(parameters, "INPUT", context)
         key = optional_string(self, parameters, "KEY", context)
-        spec = f"{mat}:{key.strip()}" if key else mat
-        kind = KINDS[self.parameterAsEnum(parameters, "KIND", context)]
-        out = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
-        names = list(SCENE_INFO[scene].class_names) if scene else None
-        colours = list(SCENE_INFO[scene].colours) if scene else None
-        feedback.pushInfo(f"{spec} -> {out}: EPSG:{georef['epsg']}, origin {georef['origin_xy']}, "
-                          f"pixel {georef['pixel_size']}")
-        with processing_errors(out, qml_path_for(out)):
-            mat_to_geotiff(spec, out, kind=kind, class_names=names, colours_hex=colours, **georef)
-        from ..raster.grid import grid_of
-        feedback.pushInfo(f"written: {grid_of(out).describe()}")
-        if os.path.isfile(qml_path_for(out)):  # labels with class names: open them paletted
-            style_on_load(context, out, qml_path_for(out), names, colours)
-        feedback.setProgress(100)
-        return {"OUTPUT": out}
+        mat = self.parameterAsFile(parameters, "INPUT", context)
+
+        def number(name):
+            return self.parameterAsDouble(parameters, name, context) if parameters.get(name) is not None else None
+
+        request = ImportRequest(
+            mat=f"{mat}:{key.strip()}" if key else mat, out=self.parameterAsOutputLayer(parameters, "OUTPUT", context),
+            data_kind=KINDS[self.parameterAsEnum(parameters, "KIND", context)],
+            scene=None if scene == "none" else scene, epsg=self._epsg(parameters, context),
+            origin_x=number("ORIGIN_X"), origin_y=number("ORIGIN_Y"), pixel_size=number("PIXEL_SIZE"))
+        result = run_request(request, feedback)
+        if result.qml:  # labels with class names: open them paletted
+            style_on_load(context, result.out, result.qml, result.classes, result.colours)
+        return {"OUTPUT": result.out}

@@ -8,21 +8,36 @@ from qgis.core import (QgsProcessing, QgsProcessingException, QgsProcessingOutpu
                        QgsProcessingParameterRasterLayer, QgsProcessingParameterString,
                        QgsProcessingParameterVectorLayer, QgsProject)
 
+from ..app.requests import TrainRequest
 from ..core import defaults
 from . import dependencies
-from .algorithm_base import (DEVICES, SCENES, MMLGNetAlgorithm, optional_string,
-                             processing_errors, progress_to, raster_path, threads_parameter, vector_path)
+from .algorithm_base import (DEVICES, SCENES, MMLGNetAlgorithm, optional_string, raster_path, run_request,
+                             threads_parameter, vector_path)
 from .project_prompts import read_project_prompts
 
 # the default loss first: enum index 0 is the default
 LOSSES = [defaults.DEFAULT_LOSS] + [m for m in defaults.LOSS_MODES if m != defaults.DEFAULT_LOSS]
 INT = QgsProcessingParameterNumber.Integer
-# index 0 keeps the advanced width parameters (whose defaults are the standard widths) in charge
-MODEL_SIZES = ["widths below (standard: 64/32/128)",
+DOUBLE = QgsProcessingParameterNumber.Double
+PRESETS = ["standard", "fast"]
+MODEL_SIZES = ["standard: widths 64/32/128",
                "fast: 16/8/32 (~5x faster CPU inference, 3x faster training, ~0.3-0.8 point lower accuracy)"]
+MODALITIES = list(defaults.MODALITIES)
 
 
 class TrainAlgorithm(MMLGNetAlgorithm):
+    # parameter -> request field (tests check that every field is reachable); project_prompts comes
+    # from the project's prompt set (the dock), not from a parameter
+    FIELDS = {"HSI": "hsi", "LIDAR": "lidar", "MODEL": "out", "LABELS": "train_labels",
+              "LABELS_VECTOR": "label_vector", "LABELS_FIELD": "label_field", "PROMPTS": "prompts",
+              "SCENE": "scene", "TEXT_ENCODER": "text_encoder", "EPOCHS": "epochs", "BATCH_SIZE": "batch_size",
+              "LEARNING_RATE": "lr", "MODEL_SIZE": "preset", "HSI_WIDTH": "hsi_width", "LIDAR_WIDTH": "lidar_width",
+              "FUSION_WIDTH": "fusion_width", "PATCH_SIZE": "patch_size", "MODALITIES": "modalities",
+              "LOSS": "loss", "DISTILL_WEIGHT": "distill_weight", "CE_WEIGHT": "ce_weight", "DEVICE": "device",
+              "SEED": "seed", "THREADS": "threads", "RESAMPLE": "resample_lidar", "LOG": "log_file",
+              "REPORT": "report_html"}
+    IMPLICIT = {"project_prompts": "the project's prompt set (MMLGNet prompt dock)"}
+
     def name(self):
         return "train"
 
@@ -74,15 +89,20 @@ class TrainAlgorithm(MMLGNetAlgorithm):
         self.addParameter(QgsProcessingParameterNumber("SEED", self.tr("Random seed"), INT, 0, minValue=0))
         self.addParameter(QgsProcessingParameterBoolean(
             "RESAMPLE", self.tr("Resample LiDAR onto the HSI grid"), defaultValue=False))
-        for name, label, default, kind in (
-                ("BATCH_SIZE", "Batch size", defaults.BATCH_SIZE, INT),
-                ("LEARNING_RATE", "Learning rate", defaults.LEARNING_RATE, QgsProcessingParameterNumber.Double),
-                ("HSI_WIDTH", "HSI branch width", defaults.HSI_WIDTH, INT),
-                ("LIDAR_WIDTH", "LiDAR branch width", defaults.LIDAR_WIDTH, INT),
-                ("FUSION_WIDTH", "Fusion width", defaults.FUSION_WIDTH, INT)):
-            p = QgsProcessingParameterNumber(name, self.tr(label), kind, default, minValue=1e-6 if kind != INT else 2)
+        for name, label, default, kind, low in (
+                ("BATCH_SIZE", "Batch size", defaults.BATCH_SIZE, INT, 2),
+                ("LEARNING_RATE", "Learning rate", defaults.LEARNING_RATE, DOUBLE, 1e-6),
+                ("HSI_WIDTH", "HSI branch width (0 = the network size's)", 0, INT, 0),
+                ("LIDAR_WIDTH", "LiDAR branch width (0 = the network size's)", 0, INT, 0),
+                ("FUSION_WIDTH", "Fusion width (0 = the network size's)", 0, INT, 0),
+                ("DISTILL_WEIGHT", "Self-distillation weight (0 = off)", defaults.DISTILL_WEIGHT, DOUBLE, 0.0),
+                ("CE_WEIGHT", "Auxiliary cross-entropy weight", defaults.CE_WEIGHT, DOUBLE, 0.0)):
+            p = QgsProcessingParameterNumber(name, self.tr(label), kind, default, minValue=low)
             p.setFlags(p.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
             self.addParameter(p)
+        p = QgsProcessingParameterEnum("MODALITIES", self.tr("Modalities"), MODALITIES, defaultValue=0)
+        p.setFlags(p.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(p)
         self.addParameter(threads_parameter())
         self.addParameter(QgsProcessingParameterFileDestination(
             "MODEL", self.tr("Model file"), "MMLGNet model (*.safetensors)"))
@@ -108,65 +128,35 @@ class TrainAlgorithm(MMLGNetAlgorithm):
         self.project_prompts = read_project_prompts(project)
 
     def process(self, parameters, context, feedback):
-        encoder = self.parameterAsString(parameters, "TEXT_ENCODER", context).strip() or "minilm"
+        encoder = self.parameterAsString(parameters, "TEXT_ENCODER", context).strip() or defaults.TEXT_ENCODER
         dependencies.require(text_encoder=encoder)
-        from ..core.training import TrainConfig
-        from ..inputs import wavelengths_of
-        from ..raster.writer import write_text_atomic
-        from ..workflows import (check_outputs, close_sources, curves_png_for, open_pair, prompt_file, torch_threads,
-                                 train_to_file, training_inputs, write_training_page)
-        out = self.parameterAsFileOutput(parameters, "MODEL", context)
-        log_path = self.parameterAsFileOutput(parameters, "LOG", context) if parameters.get("LOG") else None
-        report_path = self.parameterAsFileOutput(parameters, "REPORT", context) if parameters.get("REPORT") else None
         scene = SCENES[self.parameterAsEnum(parameters, "SCENE", context)]
-        scene = None if scene == "none" else scene
-        lines = []
+        number = {"INT": self.parameterAsInt, "DOUBLE": self.parameterAsDouble}
 
-        def log(msg):
-            lines.append(msg)
-            feedback.pushInfo(msg)
+        def value(name, kind="INT"):
+            return number[kind](parameters, name, context)
 
-        prompts_text = optional_string(self, parameters, "PROMPTS", context)
-        with processing_errors(out, log_path, report_path, report_path and curves_png_for(report_path)):
-            check_outputs({"model file": out, "training log": log_path, "training report": report_path},
-                          {"HSI": self.hsi, "LiDAR": self.lidar, "training labels": self.labels,
-                           "vector labels": self.labels_vector,
-                           "prompt file": prompt_file(prompts_text)})
-            hsi, lidar = open_pair(self.hsi, self.lidar, self.parameterAsBool(parameters, "RESAMPLE", context), log)
-            try:
-                labels, prompts, _ = training_inputs(
-                    hsi, self.labels, self.labels_vector, self.parameterAsString(parameters, "LABELS_FIELD", context),
-                    prompts_text, self.project_prompts, scene, log)
-                widths = {"patch_size": self.parameterAsInt(parameters, "PATCH_SIZE", context),
-                          "hsi_width": self.parameterAsInt(parameters, "HSI_WIDTH", context),
-                          "lidar_width": self.parameterAsInt(parameters, "LIDAR_WIDTH", context),
-                          "fusion_width": self.parameterAsInt(parameters, "FUSION_WIDTH", context)}
-                if self.parameterAsEnum(parameters, "MODEL_SIZE", context) == 1:
-                    widths.update(defaults.PRESETS["fast"])
-                cfg = TrainConfig(epochs=self.parameterAsInt(parameters, "EPOCHS", context),
-                                  batch_size=self.parameterAsInt(parameters, "BATCH_SIZE", context),
-                                  lr=self.parameterAsDouble(parameters, "LEARNING_RATE", context),
-                                  loss=LOSSES[self.parameterAsEnum(parameters, "LOSS", context)],
-                                  device=DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)],
-                                  seed=self.parameterAsInt(parameters, "SEED", context), model=widths)
-                log(f"{hsi.width} x {hsi.height} pixels, HSI {hsi.bands} bands, LiDAR {lidar.bands} band(s), "
-                    f"{int((labels > 0).sum())} labelled pixels; device {cfg.device}")
-                with torch_threads(self.parameterAsInt(parameters, "THREADS", context)):
-                    manifest, history = train_to_file(hsi, lidar, labels, prompts, encoder, cfg, out, scene=scene,
-                                                      wavelengths=wavelengths_of(self.hsi),
-                                                      progress=progress_to(feedback, "epoch", log),
-                                                      is_cancelled=feedback.isCanceled, log=log)
-            finally:
-                close_sources(hsi, lidar)
-            oa = float(history["train_oa"][-1])
-            log(f"model written to {out} ({history['seconds'][-1]:.1f} s, final training OA {oa:.2f} %)")
-            if log_path:
-                write_text_atomic(log_path, "\n".join(lines) + "\n")
-            if report_path:
-                write_training_page(history, manifest, report_path)
-        results = {"MODEL": out, "FINAL_TRAIN_OA": oa}
-        if log_path:
-            results["LOG"] = log_path
-        if report_path:
-            results["REPORT"] = report_path
-        return results
+        request = TrainRequest(
+            hsi=self.hsi, lidar=self.lidar, out=self.parameterAsFileOutput(parameters, "MODEL", context),
+            train_labels=self.labels, label_vector=self.labels_vector,
+            label_field=self.parameterAsString(parameters, "LABELS_FIELD", context) or None,
+            prompts=optional_string(self, parameters, "PROMPTS", context), project_prompts=self.project_prompts,
+            scene=None if scene == "none" else scene, text_encoder=encoder, epochs=value("EPOCHS"),
+            batch_size=value("BATCH_SIZE"), lr=value("LEARNING_RATE", "DOUBLE"),
+            preset=PRESETS[self.parameterAsEnum(parameters, "MODEL_SIZE", context)],
+            hsi_width=value("HSI_WIDTH") or None, lidar_width=value("LIDAR_WIDTH") or None,
+            fusion_width=value("FUSION_WIDTH") or None, patch_size=value("PATCH_SIZE"),
+            modalities=MODALITIES[self.parameterAsEnum(parameters, "MODALITIES", context)],
+            loss=LOSSES[self.parameterAsEnum(parameters, "LOSS", context)],
+            distill_weight=value("DISTILL_WEIGHT", "DOUBLE"), ce_weight=value("CE_WEIGHT", "DOUBLE"),
+            device=DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)], seed=value("SEED"),
+            threads=value("THREADS"), resample_lidar=self.parameterAsBool(parameters, "RESAMPLE", context),
+            log_file=self.parameterAsFileOutput(parameters, "LOG", context) if parameters.get("LOG") else None,
+            report_html=self.parameterAsFileOutput(parameters, "REPORT", context) if parameters.get("REPORT") else None)
+        result = run_request(request, feedback, "epoch")
+        outputs = {"MODEL": result.model, "FINAL_TRAIN_OA": result.final_train_oa}
+        if result.log_file:
+            outputs["LOG"] = result.log_file
+        if result.report_html:
+            outputs["REPORT"] = result.report_html
+        return outputs

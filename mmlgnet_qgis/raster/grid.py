@@ -10,13 +10,12 @@ import os
 from dataclasses import dataclass, field
 
 from osgeo import gdal, osr
+from ..core.errors import GridMismatchError, InputError
 
 gdal.UseExceptions()
 osr.UseExceptions()
 
 
-class GridMismatchError(ValueError):
-    """Two layers that must share a pixel grid do not."""
 
 
 @dataclass
@@ -34,7 +33,7 @@ class RasterGrid:
         self.height = int(self.height)
         self.geotransform = tuple(float(v) for v in self.geotransform)
         if len(self.geotransform) != 6:
-            raise ValueError(f"a geotransform has 6 numbers, got {self.geotransform}")
+            raise InputError(f"a geotransform has 6 numbers, got {self.geotransform}")
         self.crs_wkt = self.crs_wkt or ""
         self.nodata = list(self.nodata) if self.nodata else [None] * int(self.band_count)
 

@@ -10,9 +10,10 @@ import re
 import numpy as np
 from osgeo import gdal
 
-from ..core.scenes import SCENES, as_labels, load_mat_array, load_wavelengths, scene_paths, split_mat_spec
+from ..core.scenes import SCENES, as_labels, load_mat_array, load_wavelengths, split_mat_spec
 from .grid import RasterGrid
 from .writer import GeoTiffWriter, apply_class_style, gdal_type_for, paletted_qml, qml_path_for, write_text_atomic
+from ..core.errors import InputError
 
 gdal.UseExceptions()
 
@@ -61,7 +62,7 @@ def mat_to_geotiff(mat_spec: str, out_path: str | os.PathLike, epsg: int,
     names and a .qml. Returns the output path.
     """
     if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got '{kind}'")
+        raise InputError(f"kind must be one of {KINDS}, got '{kind}'")
     array = np.asarray(load_mat_array(str(mat_spec)))
     _, key = split_mat_spec(str(mat_spec))
     if kind == "auto":
@@ -72,9 +73,9 @@ def mat_to_geotiff(mat_spec: str, out_path: str | os.PathLike, epsg: int,
         labels = as_labels(array)
         n_max = int(labels.max()) if labels.size else 0
         if class_names is not None and n_max > len(class_names):
-            raise ValueError(f"{mat_spec}: label {n_max} but only {len(class_names)} class names")
+            raise InputError(f"{mat_spec}: label {n_max} but only {len(class_names)} class names")
         if n_max > 65535:
-            raise ValueError(f"{mat_spec}: label {n_max} does not fit UInt16")
+            raise InputError(f"{mat_spec}: label {n_max} does not fit UInt16")
         wide = n_max > 255 or (class_names is not None and len(class_names) > 255)
         data = labels.astype(np.uint16 if wide else np.uint8)[None]
         gtype = gdal.GDT_UInt16 if wide else gdal.GDT_Byte
@@ -83,7 +84,7 @@ def mat_to_geotiff(mat_spec: str, out_path: str | os.PathLike, epsg: int,
         if array.ndim == 2:
             array = array[:, :, None]
         if array.ndim != 3:
-            raise ValueError(f"{mat_spec}: expected rows x cols [x bands], got shape {array.shape}")
+            raise InputError(f"{mat_spec}: expected rows x cols [x bands], got shape {array.shape}")
         gtype = gdal_type_for(array.dtype)
         data = np.moveaxis(array, 2, 0)  # rows x cols x bands -> bands x rows x cols
         if array.dtype == np.bool_ or array.dtype == np.int8:
@@ -125,7 +126,7 @@ def _wavelengths(mat_spec: str, bands: int) -> list[float] | None:
 def _band_descriptions(mat_spec, key, kind, bands, band_names, wl) -> list[str]:
     if band_names is not None:
         if len(band_names) != bands:
-            raise ValueError(f"{len(band_names)} band names for {bands} bands")
+            raise InputError(f"{len(band_names)} band names for {bands} bands")
         return [str(n) for n in band_names]
     if kind == "labels":
         return ["class"]
@@ -133,20 +134,3 @@ def _band_descriptions(mat_spec, key, kind, bands, band_names, wl) -> list[str]:
         return [f"band {i + 1} ({w:.1f} nm)" for i, w in enumerate(wl)]
     stem = key or os.path.splitext(os.path.basename(split_mat_spec(str(mat_spec))[0]))[0]
     return [f"{stem} band {i + 1}" for i in range(bands)]
-
-
-def scene_to_geotiffs(scene: str, out_dir: str | os.PathLike, data_dir=None,
-                      parts: tuple[str, ...] = ("hsi", "lidar", "train", "test")) -> dict[str, str]:
-    """Export a benchmark scene's files as GeoTIFFs on its nominal grid: {part: path}."""
-    s = _scene(scene)
-    paths = scene_paths(scene, data_dir)
-    out = {}
-    for part in parts:
-        is_labels = part in ("train", "test")
-        dst = os.path.join(str(out_dir), f"{scene}_{part}.tif")
-        mat_to_geotiff(str(paths[part]), dst, **scene_georef(scene),
-                       kind="labels" if is_labels else "image",
-                       class_names=s.class_names if is_labels else None,
-                       colours_hex=s.colours if is_labels else None)
-        out[part] = dst
-    return out

@@ -13,6 +13,7 @@ import numpy as np
 from osgeo import gdal
 
 from .grid import GridMismatchError, RasterGrid, check_aligned, grid_of, open_raster
+from ..core.errors import InputError
 
 gdal.UseExceptions()
 
@@ -35,7 +36,7 @@ class RasterSource:
         self._ds = open_raster(self.path)
         self.grid = RasterGrid.from_dataset(self._ds)
         if self.grid.band_count < 1:
-            raise ValueError(f"{self.name}: {self.path} has no raster bands")
+            raise InputError(f"{self.name}: {self.path} has no raster bands")
         self._bands = [self._ds.GetRasterBand(i + 1) for i in range(self.grid.band_count)]
         # A per-dataset mask (alpha band, .msk sidecar) marks invalid pixels as well as nodata.
         flags = self._bands[0].GetMaskFlags()
@@ -94,10 +95,10 @@ class RasterSource:
     # -- reading --------------------------------------------------------------------------------
     def _check_window(self, x0: int, y0: int, w: int, h: int) -> tuple[int, int, int, int]:
         if self._ds is None:
-            raise ValueError(f"{self.name}: source is closed")
+            raise InputError(f"{self.name}: source is closed")
         x0, y0, w, h = int(x0), int(y0), int(w), int(h)
         if w <= 0 or h <= 0 or x0 < 0 or y0 < 0 or x0 + w > self.width or y0 + h > self.height:
-            raise ValueError(
+            raise InputError(
                 f"{self.name}: window x {x0}..{x0 + w}, y {y0}..{y0 + h} is outside the raster "
                 f"({self.width} x {self.height} px) or empty")
         return x0, y0, w, h
@@ -172,9 +173,9 @@ def resample_to_grid(src_path: str | os.PathLike, ref_grid: RasterGrid, resampli
     Pixels outside the source become nodata (the source's, else NaN as Float32).
     """
     if resampling not in _RESAMPLING:
-        raise ValueError(f"unknown resampling '{resampling}'; use one of {sorted(_RESAMPLING)}")
+        raise InputError(f"unknown resampling '{resampling}'; use one of {sorted(_RESAMPLING)}")
     if not ref_grid.is_north_up:
-        raise ValueError(f"cannot resample onto a rotated grid: {ref_grid.describe()}")
+        raise InputError(f"cannot resample onto a rotated grid: {ref_grid.describe()}")
     src_path = os.path.abspath(str(src_path)) if os.path.exists(str(src_path)) else str(src_path)
     src = open_raster(src_path)
     src_grid = RasterGrid.from_dataset(src)
@@ -225,15 +226,34 @@ def read_labels(path: str | os.PathLike, ref_grid: RasterGrid | None = None,
     if arr.dtype.kind == "f":
         data = arr[~invalid]
         if not np.all(np.isfinite(data)) or np.any(data != np.round(data)):
-            raise ValueError(f"{name}: {path} is not integer-valued (band 1 is {grid.dtype} with "
+            raise InputError(f"{name}: {path} is not integer-valued (band 1 is {grid.dtype} with "
                              f"fractional or NaN values); a label raster holds class ids 0..N")
     elif arr.dtype.kind not in "iub":
-        raise ValueError(f"{name}: {path} band 1 has type {grid.dtype}; expected integer class ids")
+        raise InputError(f"{name}: {path} band 1 has type {grid.dtype}; expected integer class ids")
     out = np.where(invalid, 0, arr).astype(np.int64)
     if out.min() < 0:
-        raise ValueError(f"{name}: {path} holds negative class ids (min {out.min()}); "
+        raise InputError(f"{name}: {path} holds negative class ids (min {out.min()}); "
                          f"0 = unlabeled, 1..N = classes")
     return out
 
 
-__all__ = ["RasterSource", "resample_to_grid", "read_labels", "GridMismatchError"]
+def raster_classes(path: str) -> tuple[list[str], list[str]] | None:
+    """Class names and colours embedded in a class GeoTIFF (category names + colour table), or None."""
+    try:
+        ds = gdal.Open(str(path))
+    except RuntimeError:
+        return None
+    band = ds.GetRasterBand(1)
+    band.GetDescription()  # loads the .aux.xml, where GDAL keeps category names
+    names, table = band.GetCategoryNames(), band.GetColorTable()
+    if not names or len(names) < 2:
+        return None
+    names = [str(n) for n in names[1:]]  # entry 0 = unclassified
+    colours = []
+    for k in range(1, len(names) + 1):
+        rgba = table.GetColorEntry(k) if table is not None and k < table.GetCount() else (128, 128, 128, 255)
+        colours.append("#{:02x}{:02x}{:02x}".format(*rgba[:3]))
+    return names, colours
+
+
+__all__ = ["RasterSource", "resample_to_grid", "read_labels", "raster_classes", "GridMismatchError"]

@@ -7,6 +7,7 @@ import numpy as np
 from osgeo import gdal, ogr
 
 from .grid import RasterGrid, crs_label, grid_of, same_crs
+from ..core.errors import InputError
 
 gdal.UseExceptions()
 ogr.UseExceptions()
@@ -31,12 +32,12 @@ def _pick_layer(ds, path: str, layer_name: str | None, layer_id: int | None):
     names = [ds.GetLayer(i).GetName() for i in range(ds.GetLayerCount())]
     if layer_name is not None:
         if layer_name not in names:
-            raise ValueError(f"{path}: no layer '{layer_name}'; layers: {', '.join(names)}")
+            raise InputError(f"{path}: no layer '{layer_name}'; layers: {', '.join(names)}")
         return ds.GetLayerByName(layer_name)
     if layer_id is not None:
         return ds.GetLayer(layer_id)
     if len(names) != 1:
-        raise ValueError(f"{path} holds {len(names)} layers ({', '.join(names)}); name one")
+        raise InputError(f"{path} holds {len(names)} layers ({', '.join(names)}); name one")
     return ds.GetLayer(0)
 
 
@@ -44,7 +45,7 @@ def _field_defn(layer, path: str, class_field: str):
     defn = layer.GetLayerDefn()
     fields = {defn.GetFieldDefn(i).GetName(): defn.GetFieldDefn(i) for i in range(defn.GetFieldCount())}
     if class_field not in fields:
-        raise ValueError(f"{path} layer '{layer.GetName()}' has no field '{class_field}'; "
+        raise InputError(f"{path} layer '{layer.GetName()}' has no field '{class_field}'; "
                          f"available fields: {', '.join(fields) or '(none)'}")
     return fields[class_field]
 
@@ -56,10 +57,10 @@ def _check_ids(layer, path: str, class_field: str, fractional_possible: bool) ->
             continue
         v = feat.GetField(class_field)
         if fractional_possible and (not np.isfinite(v) or v != int(v)):
-            raise ValueError(f"{path} field '{class_field}' holds {v} (feature {feat.GetFID()}); "
+            raise InputError(f"{path} field '{class_field}' holds {v} (feature {feat.GetFID()}); "
                              f"class ids must be integers")
         if v < 0 or v > np.iinfo(np.int32).max:
-            raise ValueError(f"{path} field '{class_field}' holds {v} (feature {feat.GetFID()}); "
+            raise InputError(f"{path} field '{class_field}' holds {v} (feature {feat.GetFID()}); "
                              f"class ids must lie in 0..N (0 = unlabeled)")
     layer.ResetReading()
 
@@ -67,7 +68,7 @@ def _check_ids(layer, path: str, class_field: str, fractional_possible: bool) ->
 def _ids_from_names(layer, path: str, class_field: str, class_names) -> dict[int, int]:
     """Feature id -> class id for a text field holding class names (or ids written as text)."""
     if not class_names:
-        raise ValueError(f"{path} field '{class_field}' holds text; give the prompt set (or scene) whose "
+        raise InputError(f"{path} field '{class_field}' holds text; give the prompt set (or scene) whose "
                          f"class names it uses, or an integer class-id field")
     by_name = {str(n).strip().casefold(): k for k, n in enumerate(class_names, start=1)}
     out = {}
@@ -82,7 +83,7 @@ def _ids_from_names(layer, path: str, class_field: str, class_names) -> dict[int
         if k is None and text.isdigit():
             k = int(text)
         if k is None or k > len(class_names):
-            raise ValueError(f"{path} field '{class_field}' holds '{text}' (feature {feat.GetFID()}), which "
+            raise InputError(f"{path} field '{class_field}' holds '{text}' (feature {feat.GetFID()}), which "
                              f"is not one of the {len(class_names)} class names: {', '.join(map(str, class_names[:20]))}"
                              + (", ..." if len(class_names) > 20 else ""))
         out[feat.GetFID()] = k
@@ -114,7 +115,7 @@ def rasterize_labels(vector_path: str | os.PathLike, class_field: str,
     elif ftype in _INT_TYPES or ftype == ogr.OFTReal:  # integers saved as reals (shapefiles) are fine
         _check_ids(layer, path, class_field, fractional_possible=ftype == ogr.OFTReal)
     else:
-        raise ValueError(f"{path} field '{class_field}' is {ogr.GetFieldTypeName(ftype)}; the class field "
+        raise InputError(f"{path} field '{class_field}' is {ogr.GetFieldTypeName(ftype)}; the class field "
                          f"must hold integer class ids (1..N, 0 = unlabeled) or class names")
     n_features = layer.GetFeatureCount()
 
@@ -142,7 +143,7 @@ def rasterize_labels(vector_path: str | os.PathLike, class_field: str,
     burn_ds = mem = None
     if n_features and not out.any():
         extent = layer.GetExtent()  # (xmin, xmax, ymin, ymax)
-        raise ValueError(
+        raise InputError(
             f"{path}: no pixel labelled: the {n_features} feature(s) of layer '{layer.GetName()}' "
             f"(extent x {extent[0]:.6g}..{extent[1]:.6g}, y {extent[2]:.6g}..{extent[3]:.6g}, "
             f"{crs_label(src_wkt)}) do not cover the grid ({grid.describe()}) with a non-zero "

@@ -18,6 +18,7 @@ from osgeo import gdal, gdal_array
 from ..core.atomic_files import (check_output_path, partial_name, remove_quietly,  # noqa: F401 (re-export)
                                  write_text_atomic)
 from .grid import RasterGrid
+from ..core.errors import InputError
 
 gdal.UseExceptions()
 
@@ -34,12 +35,12 @@ def parse_colour(colour) -> tuple[int, int, int, int]:
     if isinstance(colour, str):
         h = colour.strip().lstrip("#")
         if len(h) not in (6, 8) or any(c not in "0123456789abcdefABCDEF" for c in h):
-            raise ValueError(f"colour {colour!r} is not '#rrggbb' or '#rrggbbaa'")
+            raise InputError(f"colour {colour!r} is not '#rrggbb' or '#rrggbbaa'")
         vals = [int(h[i:i + 2], 16) for i in range(0, len(h), 2)]
         return tuple(vals + [255] * (4 - len(vals)))  # type: ignore[return-value]
     vals = [int(v) for v in colour]
     if len(vals) not in (3, 4) or any(not 0 <= v <= 255 for v in vals):
-        raise ValueError(f"colour {colour!r} is not (r, g, b[, a]) in 0..255")
+        raise InputError(f"colour {colour!r} is not (r, g, b[, a]) in 0..255")
     return tuple(vals + [255] * (4 - len(vals)))  # type: ignore[return-value]
 
 
@@ -308,9 +309,9 @@ class ClassRasterWriter(GeoTiffWriter):
                  write_qml: bool = True):
         self.class_names = [str(n) for n in class_names]
         if not self.class_names:
-            raise ValueError("a class map needs at least one class name")
+            raise InputError("a class map needs at least one class name")
         if len(self.class_names) > 65535:
-            raise ValueError(f"{len(self.class_names)} classes do not fit a UInt16 class map")
+            raise InputError(f"{len(self.class_names)} classes do not fit a UInt16 class map")
         self.colours_hex = list(colours_hex) if colours_hex else None
         self.write_qml = write_qml
         dtype = gdal.GDT_Byte if len(self.class_names) <= 255 else gdal.GDT_UInt16
@@ -325,9 +326,9 @@ class ClassRasterWriter(GeoTiffWriter):
         array = np.asarray(array)
         if array.dtype.kind not in "iub":
             if array.dtype.kind != "f" or not np.all(array == np.round(array)):
-                raise ValueError(f"class ids must be integers, got {array.dtype}")
+                raise InputError(f"class ids must be integers, got {array.dtype}")
         if array.size and (array.min() < 0 or array.max() > len(self.class_names)):
-            raise ValueError(f"class ids must lie in 0..{len(self.class_names)}, "
+            raise InputError(f"class ids must lie in 0..{len(self.class_names)}, "
                              f"got {array.min()}..{array.max()}")
         dtype = np.uint8 if self.data_type == gdal.GDT_Byte else np.uint16
         self.write_band(1, x0, y0, array.astype(dtype, copy=False))
@@ -344,7 +345,7 @@ class FloatRasterWriter(GeoTiffWriter):
                  band_count: int = 1, value_range: tuple[float, float] | str | None = None):
         descs = [description] if isinstance(description, str) or description is None else list(description)
         if description is not None and len(descs) != band_count:
-            raise ValueError(f"{len(descs)} descriptions for {band_count} bands")
+            raise InputError(f"{len(descs)} descriptions for {band_count} bands")
         self.descriptions = descs
         # a (min, max) or "auto" (the values written) also writes a grey .qml stretched over it
         self.value_range = value_range

@@ -1,0 +1,103 @@
+"""Use case: classify a whole scene tile by tile into a class GeoTIFF (+ confidence), or .npy."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..core.reporter import Reporter, or_null
+from .outputs import check_outputs, prompt_file
+from .requests import ClassifyRequest, ClassifyResult
+from .sources import check_wavelengths, opened_pair, output_grid
+
+
+def load_model_with_prompts(model_path: str, prompts: str | None = None):  # noqa: ANN201 (MMLGNet, Manifest)
+    """Model and manifest; with prompts, re-encoded with the model's own text encoder (re-target).
+
+    Args:
+        model_path: the model file.
+        prompts: an edited prompt set (JSON text or path), or None.
+
+    Returns:
+        (model, manifest).
+    """
+    from ..core.model_file import load_model
+    from ..core.pipeline import retarget
+    model, manifest = load_model(model_path)
+    if prompts and prompts.strip():
+        from ..core.prompts import load_prompt_set
+        from ..core.text_encoders import build_text_encoder
+        manifest = retarget(model, manifest, load_prompt_set(prompts.strip()),
+                            build_text_encoder(manifest.text_encoder))
+    return model, manifest
+
+
+def _write_geotiffs(model, manifest, hsi, lidar, req: ClassifyRequest, reporter: Reporter) -> dict:  # noqa: ANN001
+    """Stream into a paletted class GeoTIFF (+ .qml) and an optional float32 confidence raster,
+    both under temporary names, published only when both are complete."""
+    from ..core.pipeline import classify
+    from ..raster.writer import ClassRasterWriter, FloatRasterWriter
+    grid = output_grid(hsi, manifest.scene)
+    writers = [ClassRasterWriter(req.out, grid, manifest.names, manifest.colours)]
+    if req.confidence:
+        writers.append(FloatRasterWriter(req.confidence, grid, description="cosine similarity of the winning prompt",
+                                         value_range="auto"))  # grey .qml over the values written
+    try:
+        for w in writers:
+            w.open()
+        stats = classify(model, manifest, hsi, lidar, writers[0], writers[1] if req.confidence else None,
+                         tile=req.tile or None, device=req.device, reporter=reporter, amp=req.amp)
+        for w in writers:  # both complete before either appears under its name
+            w.finish()
+        for w in writers:
+            w.publish()
+    except BaseException:
+        for w in writers:
+            w.abort()
+        raise
+    return stats
+
+
+def _write_npy(model, manifest, hsi, lidar, req: ClassifyRequest, reporter: Reporter) -> dict:  # noqa: ANN001
+    """GDAL-free output for bare GPU boxes: .npy class ids (and confidence)."""
+    from ..core.atomic_files import atomic_path
+    from ..core.pipeline import ArraySink, classify
+    sink = ArraySink(hsi.height, hsi.width, np.uint16, 0)
+    conf = ArraySink(hsi.height, hsi.width, np.float32, np.nan) if req.confidence else None
+    stats = classify(model, manifest, hsi, lidar, sink, conf, tile=req.tile or None, device=req.device,
+                     reporter=reporter, amp=req.amp)
+    for path, sink_ in ((req.out, sink), (req.confidence, conf)):
+        if sink_ is not None:
+            with atomic_path(path) as tmp, open(tmp, "wb") as f:
+                np.save(f, sink_.array)
+    return stats
+
+
+def run(req: ClassifyRequest, reporter: Reporter | None = None) -> ClassifyResult:
+    """Classify every pixel of the scene.
+
+    Args:
+        req: model, inputs, outputs and how to run.
+        reporter: progress per tile, log, cancel.
+
+    Returns:
+        Outputs, classes and run statistics.
+    """
+    from ..core.threads import torch_threads
+    reporter = or_null(reporter)
+    check_outputs({"classified raster": req.out, "confidence raster": req.confidence},
+                  {"HSI": req.hsi, "LiDAR": req.lidar, "model file": req.model, "prompt file": prompt_file(req.prompts)})
+    model, manifest = load_model_with_prompts(req.model, req.prompts)
+    reporter.log(f"model: {len(manifest.names)} classes ({', '.join(manifest.names[:20])}), "
+                 f"patch {manifest.patch_size}, text encoder {manifest.encoder_name}")
+    write = _write_npy if Path(req.out).suffix.lower() == ".npy" else _write_geotiffs
+    with opened_pair(req.hsi, req.lidar, req.resample_lidar, reporter) as (hsi, lidar):
+        check_wavelengths(manifest, req.hsi, reporter)
+        with torch_threads(req.threads):
+            stats = write(model, manifest, hsi, lidar, req, reporter)
+    mpix = stats["pixels"] / 1e6 / max(stats["seconds"], 1e-9)
+    reporter.log(f"classified {stats['valid_pixels']} of {stats['pixels']} pixels in {stats['tiles']} tiles on "
+                 f"{stats['device']} in {stats['seconds']:.1f} s ({mpix:.2f} Mpix/s) -> {req.out}")
+    return ClassifyResult(out=req.out, confidence=req.confidence, classes=manifest.names, colours=manifest.colours,
+                          pixels=int(stats["pixels"]), valid_pixels=int(stats["valid_pixels"]),
+                          tiles=int(stats["tiles"]), device=str(stats["device"]), seconds=float(stats["seconds"]))

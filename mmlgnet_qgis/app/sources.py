@@ -1,0 +1,164 @@
+"""Opening a run's raster inputs: benchmark .mat files (core, no GDAL) or GDAL rasters.
+
+'file.mat' / 'file.mat:key' load through core; anything else opens as a GDAL raster, imported
+lazily so the .mat path also works on a bare GPU box without GDAL.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import InputError
+from ..core.manifest import Manifest
+from ..core.pipeline import ArraySource
+from ..core.reporter import Reporter
+from ..core.scenes import SCENES, as_bands_last, as_labels, load_mat_array, load_wavelengths, split_mat_spec
+
+
+def is_mat(spec: str) -> bool:
+    """Returns: whether `spec` names a benchmark .mat file (with or without ':key')."""
+    return split_mat_spec(str(spec))[0].lower().endswith(".mat")
+
+
+def open_image(spec: str, name: str):  # noqa: ANN201 (a window source: ArraySource or RasterSource)
+    """HSI or LiDAR input as a window source; .mat cubes are rows x cols x bands.
+
+    Args:
+        spec: file.mat, file.mat:KEY or a GDAL raster path.
+        name: 'HSI' or 'LiDAR', used in messages.
+
+    Returns:
+        A window source (see core.pipeline).
+    """
+    if is_mat(spec):
+        cube = as_bands_last(load_mat_array(spec))
+        return ArraySource(np.moveaxis(cube, -1, 0), name=f"{name} ({spec})")
+    if not Path(spec).is_file():
+        raise FileNotFoundError(f"{name} raster not found: {spec}")
+    from ..raster.reader import RasterSource
+    return RasterSource(spec, name=f"{name} ({spec})")
+
+
+@contextmanager
+def opened_pair(hsi_spec: str, lidar_spec: str, resample: bool, reporter: Reporter) -> Iterator[tuple]:
+    """HSI and LiDAR window sources on one pixel grid, closed after the block.
+
+    GDAL rasters must share CRS, extent and pixel size (GridMismatchError names both grids)
+    unless resample is set: then LiDAR is warped onto the HSI grid on the fly (bilinear VRT).
+
+    Args:
+        hsi_spec: the HSI input.
+        lidar_spec: the LiDAR input.
+        resample: warp LiDAR onto the HSI grid.
+        reporter: logs the grid.
+
+    Yields:
+        (hsi, lidar) sources.
+    """
+    hsi = open_image(hsi_spec, "HSI")
+    lidar = None
+    try:
+        lidar = open_image(lidar_spec, "LiDAR")
+        hg, lg = getattr(hsi, "grid", None), getattr(lidar, "grid", None)
+        if hg is not None and lg is not None:
+            from ..raster.grid import check_aligned, same_grid
+            if resample and not same_grid(hg, lg):
+                from ..raster.reader import RasterSource, resample_to_grid
+                lidar.close()
+                vrt = resample_to_grid(lidar_spec, hg, "bilinear")
+                lidar = RasterSource(vrt, name=f"LiDAR ({lidar_spec}, resampled onto the HSI grid)")
+                reporter.log(f"LiDAR resampled (bilinear) onto the HSI grid: {hg.describe()}")
+            check_aligned(hg, lidar.grid, hsi.name, lidar.name)
+            reporter.log(f"HSI grid: {hg.describe()}")
+        yield hsi, lidar
+    finally:
+        for src in (hsi, lidar):
+            if src is not None and hasattr(src, "close"):
+                src.close()
+
+
+def wavelengths_of(spec: str) -> list[float] | None:
+    """Band centres (nm) from a benchmark .mat's 'wavelengths_nm' or a raster's band metadata.
+
+    Args:
+        spec: the HSI input.
+
+    Returns:
+        One centre per band (None for a band without one), or None when unknown.
+    """
+    if is_mat(spec):
+        return load_wavelengths(spec)
+    from ..raster.reader import RasterSource
+    with RasterSource(spec) as src:
+        return src.wavelengths()
+
+
+def read_labels(spec: str, like=None) -> np.ndarray:  # noqa: ANN001 (a window source)
+    """Class-id labels (0 = none) from .mat or a raster (on the grid of `like` when given).
+
+    Args:
+        spec: the labels input.
+        like: a source whose grid the labels must share.
+
+    Returns:
+        (H, W) int64 class ids.
+    """
+    if spec.lower().endswith(".npy"):
+        return np.load(spec, allow_pickle=False)
+    if is_mat(spec):
+        return as_labels(load_mat_array(spec))
+    from ..raster.reader import read_labels as read_raster_labels
+    return read_raster_labels(spec, getattr(like, "grid", None))
+
+
+def check_wavelengths(manifest: Manifest, hsi_spec: str, reporter: Reporter) -> None:
+    """Refuse an HSI whose bands sit elsewhere in the spectrum than the model's.
+
+    Same band count, different meaning: another sensor, or bands in another order. Needs both
+    band lists; without them nothing is checked.
+
+    Args:
+        manifest: the model's manifest.
+        hsi_spec: the HSI input.
+        reporter: logs how close the centres are.
+    """
+    trained = manifest.wavelengths_nm
+    if not trained:
+        return
+    here = wavelengths_of(hsi_spec)
+    if not here or len(here) != len(trained):
+        return  # unknown here, or a band-count mismatch that classify() names
+    trained = np.array([np.nan if v is None else v for v in trained], float)  # None: a band without a centre
+    here = np.asarray(here, float)
+    spacing = np.median(np.abs(np.diff(trained))) if trained.size > 1 else 10.0
+    off = np.abs(trained - here)
+    worst = int(np.nanargmax(off)) if np.isfinite(off).any() else 0
+    if off[worst] > max(0.5 * spacing, 1.0):
+        raise InputError(f"HSI ({hsi_spec}) band {worst + 1} is centred at {here[worst]:g} nm, but the model's "
+                         f"band {worst + 1} was at {trained[worst]:g} nm: another sensor or band order. "
+                         f"Train a model on this sensor, or reorder / resample the bands")
+    if off.max() > 0:
+        reporter.log(f"HSI band centres within {off.max():.3g} nm of the model's")
+
+
+def output_grid(hsi, scene: str | None):  # noqa: ANN001, ANN201 (a source; a RasterGrid)
+    """The HSI's own grid; for .mat inputs the scene's nominal grid (or a bare pixel grid).
+
+    Args:
+        hsi: the HSI source.
+        scene: the model's benchmark scene, if any.
+
+    Returns:
+        The RasterGrid to write outputs on.
+    """
+    from ..raster.grid import RasterGrid
+    from ..raster.mat_import import nominal_grid
+    if getattr(hsi, "grid", None) is not None:
+        return hsi.grid
+    known = SCENES.get(scene or "")
+    if known and (hsi.height, hsi.width) == known.shape:
+        return nominal_grid(known.name)
+    return RasterGrid.north_up(hsi.width, hsi.height, None, (0.0, float(hsi.height)), 1.0)

@@ -1,0 +1,123 @@
+"""Use case: train a model on labelled pixels and write a model file (+ log, + HTML page)."""
+from __future__ import annotations
+
+from ..core import defaults
+from ..core.atomic_files import write_text_atomic
+from ..core.errors import InputError
+from ..core.reporter import Reporter, or_null
+from .labels import training_inputs
+from .outputs import check_outputs, prompt_file, sibling
+from .requests import TrainRequest, TrainResult
+from .sources import opened_pair, wavelengths_of
+
+
+class _Recorder:
+    """Forwards to the user's reporter and keeps the log lines for the training log file."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        self.reporter, self.lines = reporter, []
+
+    def progress(self, done: float, total: float, metrics: dict | None = None) -> None:
+        self.reporter.progress(done, total, metrics)
+        if metrics:
+            self.lines.append(f"epoch {done}/{total}  " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+
+    def log(self, message: str) -> None:
+        self.lines.append(message)
+        self.reporter.log(message)
+
+    def warning(self, message: str) -> None:
+        self.lines.append(f"warning: {message}")
+        self.reporter.warning(message)
+
+    def is_cancelled(self) -> bool:
+        return self.reporter.is_cancelled()
+
+
+def model_settings(req: TrainRequest) -> dict:
+    """The ModelConfig overrides a request asks for: the preset's widths, then explicit ones.
+
+    Args:
+        req: the request.
+
+    Returns:
+        {patch_size, hsi_width, lidar_width, fusion_width, modalities}.
+    """
+    if req.preset not in defaults.PRESETS:
+        raise InputError(f"preset must be one of {', '.join(defaults.PRESETS)}, got {req.preset!r}")
+    widths = dict(defaults.PRESETS[req.preset])
+    widths.update({k: v for k, v in (("hsi_width", req.hsi_width), ("lidar_width", req.lidar_width),
+                                      ("fusion_width", req.fusion_width)) if v})
+    return {"patch_size": req.patch_size, **widths, "modalities": req.modalities}
+
+
+def run(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
+    """Train and write the model file; the log and HTML page too when asked.
+
+    Args:
+        req: what to train on and how.
+        reporter: progress per epoch, log, cancel.
+
+    Returns:
+        The model file and final numbers.
+    """
+    from ..core.model_file import save_model
+    from ..core.pipeline import fit
+    from ..core.text_encoders import build_text_encoder
+    from ..core.threads import torch_threads
+    from ..core.training import TrainConfig
+    rec = _Recorder(or_null(reporter))
+    if bool(req.train_labels) == bool(req.label_vector):
+        raise InputError("give training labels: a raster of class ids (--train-labels / LABELS) or a vector "
+                         "layer and its class field (--label-vector + --label-field / LABELS_VECTOR + LABELS_FIELD)")
+    curves = sibling(req.report_html, "_curves.png") if req.report_html else None
+    check_outputs({"model file": req.out, "training log": req.log_file, "training report": req.report_html,
+                   "training curves": curves},
+                  {"HSI": req.hsi, "LiDAR": req.lidar, "training labels": req.train_labels,
+                   "vector labels": req.label_vector, "prompt file": prompt_file(req.prompts)})
+    cfg = TrainConfig(epochs=req.epochs, batch_size=req.batch_size, lr=req.lr, loss=req.loss,
+                      distill_weight=req.distill_weight, ce_weight=req.ce_weight, device=req.device,
+                      seed=req.seed, model=model_settings(req))
+    with opened_pair(req.hsi, req.lidar, req.resample_lidar, rec) as (hsi, lidar):
+        labels, prompts = training_inputs(hsi, req.train_labels, req.label_vector, req.label_field, req.prompts,
+                                          req.project_prompts, req.scene, rec)
+        rec.log(f"{hsi.width} x {hsi.height} pixels, HSI {hsi.bands} bands, LiDAR {lidar.bands} band(s), "
+                f"{int((labels > 0).sum())} labelled pixels; device {cfg.device}")
+        for w in prompts.warnings():
+            rec.warning(w)
+        encoder = build_text_encoder(req.text_encoder)
+        with torch_threads(req.threads):
+            model, manifest, history = fit(hsi, lidar, labels, prompts, encoder, cfg,
+                                           wavelengths=wavelengths_of(req.hsi), reporter=rec)
+    manifest.scene = req.scene
+    written = []
+    try:
+        try:
+            save_model(req.out, model, manifest)
+        except OSError:
+            raise
+        except Exception as exc:  # safetensors raises its own error type for I/O failures
+            raise OSError(f"could not write the model file {req.out}: {exc} (is the disk full, or the file larger "
+                          f"than a file-size limit allows?); nothing was left behind") from exc
+        written.append(req.out)
+        oa = float(history["train_oa"][-1])
+        rec.log(f"model written to {req.out} ({history['seconds'][-1]:.1f} s, final training OA {oa:.2f} %)")
+        if req.report_html:
+            from ..report import write_training_page
+            written += [req.report_html, curves]
+            write_training_page(history, {"Classes": ", ".join(manifest.names), "Text encoder": manifest.encoder_name,
+                                          "Labelled pixels": manifest.training["labelled_pixels"],
+                                          "Final loss": f"{history['loss'][-1]:.4f}",
+                                          "Final training OA": f"{oa:.2f} %",
+                                          "Seconds": f"{history['seconds'][-1]:.1f}"},
+                                cfg.to_dict(), req.report_html)
+        if req.log_file:
+            written.append(req.log_file)
+            write_text_atomic(req.log_file, "\n".join(rec.lines) + "\n")
+    except BaseException:
+        from ..core.atomic_files import remove_quietly
+        for path in written:
+            remove_quietly(path)
+        raise
+    return TrainResult(model=req.out, classes=manifest.names, seconds=float(history["seconds"][-1]),
+                       final_train_oa=oa, log_file=req.log_file, report_html=req.report_html)
