@@ -27,12 +27,30 @@ def remove_quietly(path: str | os.PathLike) -> None:
         pass
 
 
+def new_file_mode() -> int:
+    """0o666 less the umask: the mode open() gives a new file (read without changing the umask
+    where Linux reports it, as os.umask() is process-wide and not thread-safe)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path to write; on success rename it over `path`, else delete it."""
     tmp = partial_name(path)
     try:
         yield tmp
+        # some writers (safetensors) create 0600: shared models must get the umask's mode
+        if os.path.exists(tmp):
+            os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except BaseException:
         remove_quietly(tmp)
