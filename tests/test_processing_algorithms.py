@@ -53,13 +53,14 @@ class CancelAfter:
         return _Feedback()
 
 
-def test_provider_registers_four_documented_algorithms(qgis_app):
+def test_provider_registers_its_documented_algorithms(qgis_app):
     from qgis.core import QgsApplication
     provider = QgsApplication.processingRegistry().providerById("mmlgnet")
     assert provider is not None and provider.name() == "MMLGNet"
     assert Path(provider.svgIconPath()).is_file() and not provider.icon().isNull()
     ids = sorted(a.id() for a in provider.algorithms())
-    assert ids == ["mmlgnet:classify", "mmlgnet:evaluate", "mmlgnet:importbenchmark", "mmlgnet:train"]
+    assert ids == ["mmlgnet:classify", "mmlgnet:evaluate", "mmlgnet:importbenchmark", "mmlgnet:rasteriselidar",
+                   "mmlgnet:train"]
     for alg in provider.algorithms():
         assert len(alg.shortHelpString()) > 200, alg.id()
 

@@ -12,7 +12,7 @@ from ..core.reporter import Reporter
 from .requests import Request
 
 MODULES = {"train": "train", "classify": "classify", "evaluate": "evaluate", "import": "import_benchmark",
-           "encode": "encode", "demo": "demo"}
+           "encode": "encode", "demo": "demo", "rasterise_lidar": "rasterise_lidar"}
 
 
 def run(request: Request, reporter: Reporter | None = None):

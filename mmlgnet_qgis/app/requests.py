@@ -274,6 +274,8 @@ class DemoResult:
 
 REQUESTS: dict[str, type[Request]] = {r.kind: r for r in (TrainRequest, ClassifyRequest, EvaluateRequest,
                                                           ImportRequest, EncodeRequest, DemoRequest)}
+from .rasterise_requests import RasteriseLidarRequest  # noqa: E402 (subclasses Request; app/__init__ imports us first)
+REQUESTS[RasteriseLidarRequest.kind] = RasteriseLidarRequest
 
 
 def request_from_dict(data: dict) -> Request:

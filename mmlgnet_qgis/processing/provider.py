@@ -1,4 +1,4 @@
-"""The MMLGNet Processing provider: four algorithms, GeoTIFF outputs only."""
+"""The MMLGNet Processing provider: five algorithms, GeoTIFF outputs only."""
 from __future__ import annotations
 
 from qgis.core import QgsProcessingProvider
@@ -8,6 +8,7 @@ from .algorithm_base import icon_path
 from .classify_algorithm import ClassifyAlgorithm
 from .evaluate_algorithm import EvaluateAlgorithm
 from .import_benchmark_algorithm import ImportBenchmarkAlgorithm
+from .rasterise_lidar_algorithm import RasteriseLidarAlgorithm
 from .train_algorithm import TrainAlgorithm
 
 
@@ -28,7 +29,8 @@ class MMLGNetProvider(QgsProcessingProvider):
         return icon_path()
 
     def loadAlgorithms(self):  # noqa: N802
-        for alg in (ImportBenchmarkAlgorithm(), TrainAlgorithm(), ClassifyAlgorithm(), EvaluateAlgorithm()):
+        for alg in (ImportBenchmarkAlgorithm(), TrainAlgorithm(), ClassifyAlgorithm(), EvaluateAlgorithm(),
+                    RasteriseLidarAlgorithm()):
             self.addAlgorithm(alg)
 
     def supportedOutputRasterLayerExtensions(self):  # noqa: N802

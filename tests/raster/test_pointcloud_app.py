@@ -61,3 +61,45 @@ def test_use_case_refuses_overwriting_an_input_and_a_missing_reference(tmp_path,
     with pytest.raises(InputError, match="reference raster .*nothere.tif cannot be opened"):
         run(RasteriseLidarRequest([cloud], str(tmp_path / "nothere.tif"), str(tmp_path / "out.tif")))
     assert sorted(os.listdir(tmp_path)) == before
+
+
+# -- mmlgnet:rasteriselidar through processing.run ------------------------------------------------
+@pytest.fixture(scope="module")
+def qgis():
+    from qgis_fixtures import start_qgis
+    return start_qgis()
+
+
+def test_processing_algorithm_rasterises_files_and_a_folder(tmp_path, inputs, qgis):
+    from qgis_fixtures import run as processing_run
+    ref, cloud, objects = inputs
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    os.replace(cloud, tiles / "cloud.laz")
+    out = tmp_path / "lidar.tif"
+    res = processing_run("mmlgnet:rasteriselidar", {"FOLDER": str(tiles), "REFERENCE": ref, "PRODUCTS": [0, 4],
+                                                    "FILL_RADIUS": 1, "OUTPUT": str(out)})
+    ds = gdal.Open(res["OUTPUT"])
+    assert [ds.GetRasterBand(i + 1).GetDescription() for i in range(2)] == ["dsm", "density"]
+    assert np.abs(ds.GetRasterBand(1).ReadAsArray() - (100 + objects)).max() < 0.1
+    ds = None
+    bare = write_las(tmp_path / "bare.las", surface_points(100 + objects, np.full_like(objects, 100.0),
+                                                          (ORIGIN[0], 1, 0, ORIGIN[1], 0, -1)))
+    res = processing_run("mmlgnet:rasteriselidar", {"POINT_CLOUDS": [bare], "REFERENCE": ref, "PRODUCTS": [2],
+                                                    "ASSUME_CRS": "EPSG:32632", "OUTPUT": str(tmp_path / "n.tif")})
+    assert np.abs(gdal.Open(res["OUTPUT"]).ReadAsArray() - objects).max() < 0.2
+
+
+def test_processing_algorithm_refuses_a_cloud_without_crs(tmp_path, inputs, qgis):
+    from qgis.core import QgsProcessingException
+    from qgis_fixtures import run as processing_run
+    ref, _, objects = inputs
+    bare = write_las(tmp_path / "bare.las", surface_points(100 + objects, np.full_like(objects, 100.0),
+                                                          (ORIGIN[0], 1, 0, ORIGIN[1], 0, -1)))
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(QgsProcessingException, match=r"bare\.las states no CRS"):
+        processing_run("mmlgnet:rasteriselidar", {"POINT_CLOUDS": [bare], "REFERENCE": ref,
+                                                  "OUTPUT": str(tmp_path / "out.tif")})
+    with pytest.raises(QgsProcessingException, match="give point cloud files, a folder of tiles, or both"):
+        processing_run("mmlgnet:rasteriselidar", {"REFERENCE": ref, "OUTPUT": str(tmp_path / "out.tif")})
+    assert sorted(os.listdir(tmp_path)) == before
