@@ -33,7 +33,13 @@ def icon_path() -> str:
 
 
 class MMLGNetAlgorithm(QgsProcessingAlgorithm):
-    """Base: no group (the provider is the group), the plugin icon, a fresh instance per run."""
+    """Base: one group, search tags, the plugin icon, a fresh instance per run."""
+
+    # The toolbox search matches tags and group names: "hyperspectral" or "land cover" must find us.
+    TAGS = ["hyperspectral", "hsi", "lidar", "classification", "land cover", "land use", "clip",
+            "language", "text prompts", "vision-language", "multimodal", "deep learning", "remote sensing",
+            "mmlgnet"]
+    EXTRA_TAGS: list[str] = []  # an algorithm's own words (train, accuracy, ...)
 
     def tr(self, text: str) -> str:
         return QCoreApplication.translate("MMLGNet", text)
@@ -41,11 +47,14 @@ class MMLGNetAlgorithm(QgsProcessingAlgorithm):
     def createInstance(self):  # noqa: N802 (QGIS names)
         return type(self)()
 
+    def tags(self):
+        return [self.tr(t) for t in self.TAGS + self.EXTRA_TAGS]
+
     def group(self):
-        return ""
+        return self.tr("Hyperspectral + LiDAR classification")
 
     def groupId(self):  # noqa: N802
-        return ""
+        return "hsilidar"
 
     def icon(self):
         return QIcon(icon_path())

@@ -13,6 +13,7 @@ from .layer_style import style_on_load
 
 
 class ClassifyAlgorithm(MMLGNetAlgorithm):
+    EXTRA_TAGS = ["classify", "predict", "inference", "map", "segmentation"]
     # parameter -> request field (tests check that every field is reachable)
     FIELDS = {"HSI": "hsi", "LIDAR": "lidar", "MODEL": "model", "PROMPTS": "prompts", "DEVICE": "device",
               "TILE_SIZE": "tile", "AMP": "amp", "RESAMPLE": "resample_lidar", "THREADS": "threads",

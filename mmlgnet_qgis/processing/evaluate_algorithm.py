@@ -17,6 +17,7 @@ from .algorithm_base import SCENES, MMLGNetAlgorithm, optional_string, raster_pa
 
 
 class EvaluateAlgorithm(MMLGNetAlgorithm):
+    EXTRA_TAGS = ["evaluate", "accuracy", "confusion matrix", "kappa", "report"]
     # parameter -> request field (tests check that every field is reachable)
     FIELDS = {"CLASSIFIED": "classified", "REFERENCE": "labels", "REFERENCE_VECTOR": "label_vector",
               "REFERENCE_FIELD": "label_field", "MODEL": "model", "SCENE": "scene", "TITLE": "title",

@@ -15,6 +15,7 @@ DOUBLE = QgsProcessingParameterNumber.Double
 
 
 class ImportBenchmarkAlgorithm(MMLGNetAlgorithm):
+    EXTRA_TAGS = ["import", "mat", "matlab", "benchmark", "trento", "muufl", "geotiff"]
     # parameter -> request field (tests check that every field is reachable); INPUT + KEY make `mat`
     FIELDS = {"INPUT": "mat", "KEY": "mat", "KIND": "data_kind", "SCENE": "scene", "CRS": "epsg",
               "ORIGIN_X": "origin_x", "ORIGIN_Y": "origin_y", "PIXEL_SIZE": "pixel_size", "OUTPUT": "out"}

@@ -18,6 +18,7 @@ POINT_CLOUD_PACKAGES = {"laspy": "laspy", "lazrs": "lazrs"}
 
 
 class RasteriseLidarAlgorithm(MMLGNetAlgorithm):
+    EXTRA_TAGS = ["point cloud", "las", "laz", "rasterise", "dsm", "dtm", "intensity"]
     def name(self):
         return "rasteriselidar"
 

@@ -26,6 +26,7 @@ MODALITIES = list(defaults.MODALITIES)
 
 
 class TrainAlgorithm(MMLGNetAlgorithm):
+    EXTRA_TAGS = ["train", "training", "fit", "model", "labels", "supervised"]
     # parameter -> request field (tests check that every field is reachable); project_prompts comes
     # from the project's prompt set (the dock), not from a parameter
     FIELDS = {"HSI": "hsi", "LIDAR": "lidar", "MODEL": "out", "LABELS": "train_labels",
