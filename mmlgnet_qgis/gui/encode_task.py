@@ -57,7 +57,7 @@ class EncodeTask(QgsTask):
 
     def __init__(self, prompt_set: PromptSet, spec, encoder=None):
         super().__init__(f"MMLGNet: encode {len(prompt_set.classes)} class prompts ({spec})",
-                         QgsTask.CanCancel)
+                         QgsTask.Flag.CanCancel)
         # A private copy: the user may keep editing the table while this runs.
         self.prompt_set = copy.deepcopy(prompt_set)
         self.spec, self._encoder = spec, encoder

@@ -104,7 +104,7 @@ class PromptDock(QgsDockWidget):
         right.addWidget(QLabel("Cosine similarity between class embeddings"))
         right.addWidget(self.similarity_view, 1)
 
-        self.splitter = QSplitter(Qt.Vertical)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.setChildrenCollapsible(False)
         self.splitter.addWidget(editor)
         self.splitter.addWidget(checker)
@@ -135,10 +135,10 @@ class PromptDock(QgsDockWidget):
     def resizeEvent(self, event):  # noqa: N802 (Qt's name)
         # Side by side when wide (floating or bottom area), stacked in a narrow side dock.
         size = event.size()
-        orientation = Qt.Horizontal if size.width() > 1.2 * size.height() else Qt.Vertical
+        orientation = Qt.Orientation.Horizontal if size.width() > 1.2 * size.height() else Qt.Orientation.Vertical
         if orientation != self.splitter.orientation():
             self.splitter.setOrientation(orientation)
-            total = size.width() if orientation == Qt.Horizontal else size.height()
+            total = size.width() if orientation == Qt.Orientation.Horizontal else size.height()
             self.splitter.setSizes([int(0.56 * total), int(0.44 * total)])
         super().resizeEvent(event)
 
@@ -218,11 +218,11 @@ class PromptDock(QgsDockWidget):
         try:
             prompt_set = load_prompt_set(str(path))
         except (PromptError, OSError, UnicodeDecodeError) as exc:
-            self.message_label.show_message(f"Could not import {path.name}: {exc}", Qgis.Critical)
+            self.message_label.show_message(f"Could not import {path.name}: {exc}", Qgis.MessageLevel.Critical)
             return False
         self.set_prompt_set(prompt_set)
         self.message_label.show_message(f"Imported {len(prompt_set.classes)} classes from {path.name}.",
-                                        Qgis.Success)
+                                        Qgis.MessageLevel.Success)
         return True
 
     def export_json(self, path: str | Path) -> bool:
@@ -231,9 +231,9 @@ class PromptDock(QgsDockWidget):
             from ..core.atomic_files import write_text_atomic
             write_text_atomic(path, self.prompt_set().to_json() + "\n")
         except (PromptError, OSError) as exc:
-            self.message_label.show_message(f"Could not export to {path.name}: {exc}", Qgis.Critical)
+            self.message_label.show_message(f"Could not export to {path.name}: {exc}", Qgis.MessageLevel.Critical)
             return False
-        self.message_label.show_message(f"Exported the prompt set to {path}.", Qgis.Success)
+        self.message_label.show_message(f"Exported the prompt set to {path}.", Qgis.MessageLevel.Success)
         return True
 
     def load_model_file(self, path: str | Path) -> bool:
@@ -243,7 +243,8 @@ class PromptDock(QgsDockWidget):
             manifest = read_manifest(path)
             prompt_set = manifest.prompt_set  # older files: class names and colours only
         except (ModelFileError, PromptError, OSError) as exc:
-            self.message_label.show_message(f"Could not load prompts from {path.name}: {exc}", Qgis.Critical)
+            self.message_label.show_message(f"Could not load prompts from {path.name}: {exc}",
+                                            Qgis.MessageLevel.Critical)
             return False
         self.set_prompt_set(prompt_set)
         encoder = manifest.text_encoder
@@ -252,7 +253,7 @@ class PromptDock(QgsDockWidget):
             self.encoder_picker.set_spec(encoder)
             note = f" Text encoder set to the model's ({self.encoder_picker.spec()})."
         self.message_label.show_message(
-            f"Loaded {len(prompt_set.classes)} classes from model {path.name}.{note}", Qgis.Success)
+            f"Loaded {len(prompt_set.classes)} classes from model {path.name}.{note}", Qgis.MessageLevel.Success)
         return True
 
     def load_ready_set(self, name: str) -> bool:
@@ -261,9 +262,9 @@ class PromptDock(QgsDockWidget):
             if name.lower() in (label.lower(), path.stem.lower()):
                 ok = self.import_json(path)
                 if ok:
-                    self.message_label.show_message(f"Loaded the ready {label} prompt set.", Qgis.Success)
+                    self.message_label.show_message(f"Loaded the ready {label} prompt set.", Qgis.MessageLevel.Success)
                 return ok
-        self.message_label.show_message(f"No ready prompt set called {name!r}.", Qgis.Warning)
+        self.message_label.show_message(f"No ready prompt set called {name!r}.", Qgis.MessageLevel.Warning)
         return False
 
     def _on_ready_chosen(self, index: int) -> None:
@@ -292,14 +293,14 @@ class PromptDock(QgsDockWidget):
         try:
             return self.prompt_set(), self.encoder_picker.spec()
         except (PromptError, ValueError) as exc:
-            self.message_label.show_message(f"Cannot encode: {exc}", Qgis.Critical)
+            self.message_label.show_message(f"Cannot encode: {exc}", Qgis.MessageLevel.Critical)
             return None
 
     def start_encoding(self, encoder=None) -> EncodeTask | None:
         """Queue an EncodeTask on QGIS's task manager; the result arrives via encodingFinished.
         `encoder` (an object with .encode) skips building one from the picker (tests)."""
         if self._task is not None:
-            self.message_label.show_message("Already encoding; cancel it first.", Qgis.Warning)
+            self.message_label.show_message("Already encoding; cancel it first.", Qgis.MessageLevel.Warning)
             return None
         inputs = self._encoding_inputs()
         if inputs is None:
@@ -313,7 +314,7 @@ class PromptDock(QgsDockWidget):
         self._task = task  # keep the Python wrapper alive while the manager runs it
         self._set_busy(True)
         self.message_label.show_message(f"Encoding {len(prompt_set.classes)} classes with {spec}\u2026",
-                                        Qgis.Info)
+                                        Qgis.MessageLevel.Info)
         QgsApplication.taskManager().addTask(task)
         return task
 
@@ -370,7 +371,7 @@ class PromptDock(QgsDockWidget):
         self._update_stale()
         self.message_label.show_message(
             f"Encoded {len(names)} classes ({self.embeddings.shape[1]}-d embeddings).",
-            Qgis.Warning if self.similarity_view.pairs else Qgis.Success)
+            Qgis.MessageLevel.Warning if self.similarity_view.pairs else Qgis.MessageLevel.Success)
         self.encodingFinished.emit(sim)
         return sim
 
@@ -378,7 +379,7 @@ class PromptDock(QgsDockWidget):
         self._task = None
         self._set_busy(False)
         self.progress_bar.setValue(0)
-        self.message_label.show_message(message, Qgis.Critical)
+        self.message_label.show_message(message, Qgis.MessageLevel.Critical)
 
     def _set_busy(self, busy: bool) -> None:
         self.encode_button.setEnabled(not busy)
@@ -391,16 +392,17 @@ class PromptDock(QgsDockWidget):
         error, warnings = self.problems()
         empty = self.table.rowCount() == 0
         if empty:
-            self.status_label.show_message(EMPTY_HINT, Qgis.Info)
+            self.status_label.show_message(EMPTY_HINT, Qgis.MessageLevel.Info)
         elif error:
-            self.status_label.show_message(f"Not usable yet: {error}", Qgis.Critical)
+            self.status_label.show_message(f"Not usable yet: {error}", Qgis.MessageLevel.Critical)
         elif warnings:
-            self.status_label.show_message("\u26a0 " + "\n\u26a0 ".join(warnings), Qgis.Warning)
+            self.status_label.show_message("\u26a0 " + "\n\u26a0 ".join(warnings), Qgis.MessageLevel.Warning)
         else:
             ps = self.raw_prompt_set()
             n_prompts = sum(len(c.prompts) for c in ps.classes)
             self.status_label.show_message(
-                f"{len(ps.classes)} classes, {n_prompts} prompts, {len(ps.templates)} templates.", Qgis.Info)
+                f"{len(ps.classes)} classes, {n_prompts} prompts, {len(ps.templates)} templates.",
+                Qgis.MessageLevel.Info)
         self._update_stale()
         if notify and (empty or not error):
             self.promptSetChanged.emit("" if empty else self.prompt_set().to_json())

@@ -30,17 +30,17 @@ class SimilarityView(QWidget):
         self.pairs: list[tuple[int, int, float]] = []
 
         self.table = QTableWidget(0, 0, self)
-        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.table.setSelectionMode(QAbstractItemView.NoSelection)
-        self.table.setFocusPolicy(Qt.NoFocus)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         columns = self.table.horizontalHeader()
         # Narrowest column that still shows "0.00"; more classes than fit scroll sideways.
         columns.setMinimumSectionSize(QFontMetrics(self.table.font()).horizontalAdvance("0.00") + 10)
         # Near-duplicate cells are underlined, not bold, so they need no wider column.
         self._flag_font = QFont(self.table.font())
         self._flag_font.setUnderline(True)
-        columns.setSectionResizeMode(QHeaderView.Stretch)
-        self.table.verticalHeader().setSectionResizeMode(QHeaderView.Fixed)
+        columns.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.table.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
 
         self.legend = QLabel(self)
@@ -58,7 +58,7 @@ class SimilarityView(QWidget):
 
         self.warning_label = QLabel("Press Encode to compare the class embeddings.", self)
         self.warning_label.setWordWrap(True)
-        self.warning_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.warning_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -83,7 +83,7 @@ class SimilarityView(QWidget):
                 value = float(self.matrix[i, j])
                 rgb = heat_rgb(value)
                 item = QTableWidgetItem(f"{value:.2f}")
-                item.setTextAlignment(Qt.AlignCenter)
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 item.setBackground(QBrush(QColor(*rgb)))
                 item.setForeground(QBrush(QColor("white" if is_dark(rgb) else "black")))
                 item.setToolTip(f"{names[i]} vs {names[j]}: cosine {value:.4f}")

@@ -89,8 +89,8 @@ def threads_parameter():
     from qgis.core import QgsProcessingParameterDefinition, QgsProcessingParameterNumber
     p = QgsProcessingParameterNumber(
         "THREADS", "CPU threads for torch (0 = torch's default; fewer can be faster on a busy machine)",
-        QgsProcessingParameterNumber.Integer, 0, minValue=0, maxValue=256)
-    p.setFlags(p.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        QgsProcessingParameterNumber.Type.Integer, 0, minValue=0, maxValue=256)
+    p.setFlags(p.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
     return p
 
 
@@ -117,7 +117,7 @@ def vector_path(alg, parameters, name: str, context) -> str | None:
     opts = QgsVectorFileWriter.SaveVectorOptions()
     opts.driverName = "GPKG"
     err = QgsVectorFileWriter.writeAsVectorFormatV3(layer, path, context.transformContext(), opts)
-    if err[0] != QgsVectorFileWriter.NoError:
+    if err[0] != QgsVectorFileWriter.WriterError.NoError:
         raise QgsProcessingException(f"could not copy '{layer.name()}' to a GeoPackage: {err[1]}")
     return path
 

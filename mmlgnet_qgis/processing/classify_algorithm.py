@@ -48,13 +48,13 @@ class ClassifyAlgorithm(MMLGNetAlgorithm):
         self.addParameter(QgsProcessingParameterEnum("DEVICE", self.tr("Device"), DEVICES, defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(
             "TILE_SIZE", self.tr("Tile size (pixels; 0 = automatic: 512 on CPU, from free memory on a GPU)"),
-            QgsProcessingParameterNumber.Integer, 0, minValue=0, maxValue=16384))
+            QgsProcessingParameterNumber.Type.Integer, 0, minValue=0, maxValue=16384))
         self.addParameter(QgsProcessingParameterBoolean(
             "RESAMPLE", self.tr("Resample LiDAR onto the HSI grid"), defaultValue=False))
         amp = QgsProcessingParameterBoolean(
             "AMP", self.tr("bf16 convolutions (faster on CUDA and on CPUs with AVX512-BF16; ~99.97 % identical "
                            "labels)"), defaultValue=False)
-        amp.setFlags(amp.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        amp.setFlags(amp.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
         self.addParameter(amp)
         self.addParameter(threads_parameter())
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", self.tr("Classified raster")))

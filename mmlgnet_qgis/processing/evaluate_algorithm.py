@@ -47,10 +47,10 @@ class EvaluateAlgorithm(MMLGNetAlgorithm):
             "REFERENCE", self.tr("Reference labels raster (class ids, 0 = unlabelled)"), optional=True))
         self.addParameter(QgsProcessingParameterVectorLayer(
             "REFERENCE_VECTOR", self.tr("…or reference labels as a vector layer"),
-            [QgsProcessing.TypeVectorAnyGeometry], optional=True))
+            [QgsProcessing.SourceType.TypeVectorAnyGeometry], optional=True))
         self.addParameter(QgsProcessingParameterField(
             "REFERENCE_FIELD", self.tr("Class field of the vector reference (integer ids or class names)"),
-            parentLayerParameterName="REFERENCE_VECTOR", type=QgsProcessingParameterField.Any, optional=True))
+            parentLayerParameterName="REFERENCE_VECTOR", type=QgsProcessingParameterField.DataType.Any, optional=True))
         self.addParameter(QgsProcessingParameterFile(
             "MODEL", self.tr("Model file (class names, colours, training curves)"),
             fileFilter="MMLGNet model (*.safetensors)", optional=True))
@@ -60,7 +60,7 @@ class EvaluateAlgorithm(MMLGNetAlgorithm):
         note = QgsProcessingParameterBoolean("SEMI_SYNTHETIC", self.tr(f"Label the report '{SEMI_SYNTHETIC}'"),
                                              defaultValue=False)
         for p in (title, note):
-            p.setFlags(p.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            p.setFlags(p.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
             self.addParameter(p)
         self.addParameter(QgsProcessingParameterFileDestination(
             "REPORT", self.tr("Accuracy report"), "HTML files (*.html)"))

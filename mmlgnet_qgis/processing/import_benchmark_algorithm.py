@@ -11,7 +11,7 @@ from .algorithm_base import SCENES, MMLGNetAlgorithm, optional_string, run_reque
 from .layer_style import style_on_load
 
 KINDS = ["auto", "hsi", "lidar", "labels"]
-DOUBLE = QgsProcessingParameterNumber.Double
+DOUBLE = QgsProcessingParameterNumber.Type.Double
 
 
 class ImportBenchmarkAlgorithm(MMLGNetAlgorithm):

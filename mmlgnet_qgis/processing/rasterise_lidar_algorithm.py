@@ -42,10 +42,11 @@ class RasteriseLidarAlgorithm(MMLGNetAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterMultipleLayers(
-            "POINT_CLOUDS", self.tr("Point cloud files (.las, .laz)"), QgsProcessing.TypeFile, optional=True))
+            "POINT_CLOUDS", self.tr("Point cloud files (.las, .laz)"), QgsProcessing.SourceType.TypeFile,
+            optional=True))
         self.addParameter(QgsProcessingParameterFile(
             "FOLDER", self.tr("...and / or a folder of .las / .laz tiles"),
-            behavior=QgsProcessingParameterFile.Folder, optional=True))
+            behavior=QgsProcessingParameterFile.Behavior.Folder, optional=True))
         self.addParameter(QgsProcessingParameterRasterLayer(
             "REFERENCE", self.tr("Reference raster (its grid: CRS, extent, pixel size)")))
         self.addParameter(QgsProcessingParameterEnum(
@@ -53,7 +54,7 @@ class RasteriseLidarAlgorithm(MMLGNetAlgorithm):
             defaultValue=[PRODUCTS.index(p) for p in DEFAULT_PRODUCTS]))
         self.addParameter(QgsProcessingParameterNumber(
             "FILL_RADIUS", self.tr("Fill empty cells from neighbours within (pixels; 0 = no fill)"),
-            QgsProcessingParameterNumber.Integer, DEFAULT_FILL_RADIUS, minValue=0, maxValue=1000))
+            QgsProcessingParameterNumber.Type.Integer, DEFAULT_FILL_RADIUS, minValue=0, maxValue=1000))
         self.addParameter(QgsProcessingParameterCrs(
             "ASSUME_CRS", self.tr("CRS of clouds without one in their header"), optional=True))
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", self.tr("Rasterised LiDAR")))

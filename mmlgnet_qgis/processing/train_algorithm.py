@@ -17,8 +17,8 @@ from .project_prompts import read_project_prompts
 
 # the default loss first: enum index 0 is the default
 LOSSES = [defaults.DEFAULT_LOSS] + [m for m in defaults.LOSS_MODES if m != defaults.DEFAULT_LOSS]
-INT = QgsProcessingParameterNumber.Integer
-DOUBLE = QgsProcessingParameterNumber.Double
+INT = QgsProcessingParameterNumber.Type.Integer
+DOUBLE = QgsProcessingParameterNumber.Type.Double
 PRESETS = ["standard", "fast"]
 MODEL_SIZES = ["standard: widths 64/32/128",
                "fast: 16/8/32 (~5x faster CPU inference, 3x faster training, ~0.3-0.8 point lower accuracy)"]
@@ -69,10 +69,10 @@ class TrainAlgorithm(MMLGNetAlgorithm):
             "LABELS", self.tr("Training labels raster (class ids, 0 = none)"), optional=True))
         self.addParameter(QgsProcessingParameterVectorLayer(
             "LABELS_VECTOR", self.tr("…or training labels as a vector layer"),
-            [QgsProcessing.TypeVectorAnyGeometry], optional=True))
+            [QgsProcessing.SourceType.TypeVectorAnyGeometry], optional=True))
         self.addParameter(QgsProcessingParameterField(
             "LABELS_FIELD", self.tr("Class field of the vector labels (integer ids or class names)"),
-            parentLayerParameterName="LABELS_VECTOR", type=QgsProcessingParameterField.Any, optional=True))
+            parentLayerParameterName="LABELS_VECTOR", type=QgsProcessingParameterField.DataType.Any, optional=True))
         self.addParameter(QgsProcessingParameterString(
             "PROMPTS", self.tr("Prompt set (JSON text or path to a .json file; empty = project / scene)"),
             multiLine=True, optional=True))
@@ -99,10 +99,10 @@ class TrainAlgorithm(MMLGNetAlgorithm):
                 ("DISTILL_WEIGHT", "Self-distillation weight (0 = off)", defaults.DISTILL_WEIGHT, DOUBLE, 0.0),
                 ("CE_WEIGHT", "Auxiliary cross-entropy weight", defaults.CE_WEIGHT, DOUBLE, 0.0)):
             p = QgsProcessingParameterNumber(name, self.tr(label), kind, default, minValue=low)
-            p.setFlags(p.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            p.setFlags(p.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
             self.addParameter(p)
         p = QgsProcessingParameterEnum("MODALITIES", self.tr("Modalities"), MODALITIES, defaultValue=0)
-        p.setFlags(p.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        p.setFlags(p.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
         self.addParameter(p)
         self.addParameter(threads_parameter())
         self.addParameter(QgsProcessingParameterFileDestination(
