@@ -248,6 +248,8 @@ def format_report_text(report: dict) -> str:
     """Short plain-text summary (OA/AA/Kappa, then one line per class) for logs and feedback."""
     lines = [f"OA {_fmt(report.get('oa'))} %   AA {_fmt(report.get('aa'))} %   "
              f"Kappa {_fmt(report.get('kappa'))} %"]
+    if report.get("note"):
+        lines.append(f"Note: {report['note']}")
     extra = []
     if report.get("n_pixels") is not None:
         extra.append(f"{report['n_pixels']} labelled pixels")
@@ -280,16 +282,43 @@ table{border-collapse:collapse;font-size:.9em} td,th{border:1px solid #ddd;paddi
 th{background:#f4f4f4} td.num{text-align:right} .sw{display:inline-block;width:1em;height:1em;
 border:1px solid #888;vertical-align:middle} img{max-width:100%;height:auto}
 .note{color:#666;font-size:.85em}
+.banner{background:#fff4d1;border:2px solid #e4b000;border-radius:6px;padding:.7em 1em;margin:1em 0;
+font-size:1.05em;color:#4d3800}
 """
+
+
+def default_title(report: dict, today: str | None = None) -> str:
+    """'MMLGNet accuracy: Trento, model m1, 2026-12-03' from what the report knows (scene, model,
+    date); the classified map's name only when it knows neither scene nor model."""
+    from datetime import date
+    parts = []
+    if report.get("scene"):
+        parts.append(str(report["scene"]).capitalize())
+    if report.get("model"):
+        parts.append(f"model {Path(str(report['model'])).stem}")
+    elif not parts and report.get("classified"):
+        parts.append(f"map {Path(str(report['classified'])).stem}")
+    parts.append(str(report.get("date") or today or date.today().isoformat()))
+    return "MMLGNet accuracy: " + ", ".join(parts)
+
+
+def _banner(note: str) -> str:
+    """The semi-synthetic warning, above the numbers: they are not comparable with published ones."""
+    return ('<p class="banner" role="note"><strong>&#9888; Semi-synthetic data:</strong> '
+            f"{html.escape(note)}. These accuracies are not comparable with results published on the "
+            "real scenes.</p>")
 
 
 def _html_page(report: dict, class_names, colours_hex, images: dict, title: str) -> str:
     esc = html.escape
+    title = title or default_title(report)
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           f"<title>{esc(title or 'MMLGNet accuracy report')}</title>",
+           f"<title>{esc(title)}</title>",
            f"<style>{_CSS}</style></head><body>",
-           f"<h1>{esc(title or 'MMLGNet accuracy report')}</h1>",
-           '<div class="headline">']
+           f"<h1>{esc(title)}</h1>"]
+    if report.get("note"):
+        out.append(_banner(str(report["note"])))
+    out.append('<div class="headline">')
     for key, label in (("oa", "Overall accuracy"), ("aa", "Average accuracy"), ("kappa", "Kappa")):
         out.append(f'<div class="metric"><div class="v">{_fmt(report.get(key))}%</div>'
                    f'<div class="k">{label} ({key.upper() if key != "kappa" else "&kappa;"})</div></div>')
@@ -345,7 +374,8 @@ def write_report(report: dict, out_json, class_names: Sequence[str], colours_hex
     confusion matrix), ``<stem>_curves.png`` (when ``history`` has something to plot),
     ``<stem>_map.png`` (when ``class_map`` is given). The HTML embeds them as base64, so it
     stands alone. Returns {"json", "html", "confusion_png", "curves_png", "map_png"} -> path
-    or None.
+    or None. An empty ``title`` becomes default_title(report) (scene, model, date); a report
+    "note" (semi-synthetic data) is shown as a banner above the scores.
     """
     out_json = Path(out_json)
     out_json.parent.mkdir(parents=True, exist_ok=True)

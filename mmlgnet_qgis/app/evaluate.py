@@ -91,9 +91,11 @@ def run(req: EvaluateRequest, reporter: Reporter | None = None) -> EvaluateResul
                          f"({', '.join(names)}); give the model file")
     report = accuracy_report(reference, predicted, names)
     report.update({"classified": req.classified, "labels": req.labels or req.label_vector,
+                   "scene": req.scene, "model": req.model,
                    "note": defaults.SEMI_SYNTHETIC_NOTE if req.semi_synthetic else None})
+    # no title: report.default_title names the scene, model and date, not the file
     paths = write_report(report, json_path, names, colours, history=history, class_map=predicted,
-                         title=req.title or Path(req.classified).name)
+                         title=req.title or "")
     text = format_report_text(report)
     reporter.log(text)
     return EvaluateResult(report_json=paths["json"], report_html=paths["html"], oa=float(report["oa"]),
