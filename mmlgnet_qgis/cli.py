@@ -16,12 +16,33 @@ from .app.requests import (ClassifyRequest, DemoRequest, EvaluateRequest, Import
 from .core import defaults
 
 IMAGE = "file.mat, file.mat:KEY, or a GDAL raster (GeoTIFF)"
+CLOUD = ("or LAS/LAZ point cloud(s): a .las/.laz file, a folder of tiles, or several joined by ';', "
+         "rasterised onto the HSI grid (--lidar-products)")
+
+
+def _products(text: str) -> list[str]:
+    from .core.lidar_products import parse_products
+    try:
+        return list(parse_products(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _cloud_options(p, trained: bool) -> None:  # noqa: ANN001
+    from .core.lidar_products import DEFAULT_FILL_RADIUS, DEFAULT_PRODUCTS, PRODUCTS
+    default = (f"default {','.join(DEFAULT_PRODUCTS)}: height above ground + laser reflectance" if trained else
+               "default: the products the model was trained on; a model trained on a LiDAR raster needs them")
+    p.add_argument("--lidar-products", type=_products,
+                   help=f"point-cloud LiDAR: comma-separated bands from {', '.join(PRODUCTS)} ({default})")
+    p.add_argument("--lidar-fill-radius", type=int, default=DEFAULT_FILL_RADIUS,
+                   help="point-cloud LiDAR: empty cells take the mean of cells within this many pixels, else nodata")
+    p.add_argument("--lidar-crs", help="point-cloud LiDAR: CRS of files whose header states none (e.g. EPSG:32632)")
 
 
 def _train_parser(sub) -> None:  # noqa: ANN001
     t = sub.add_parser("train", help="train a model on labelled pixels")
     t.add_argument("--hsi", required=True, help=f"hyperspectral image: {IMAGE}")
-    t.add_argument("--lidar", required=True, help=f"LiDAR raster (1 or more bands): {IMAGE}")
+    t.add_argument("--lidar", required=True, help=f"LiDAR raster (1 or more bands): {IMAGE}; {CLOUD}")
     t.add_argument("--train-labels", help="class ids, 0 = unlabelled (.mat or raster on the HSI grid)")
     t.add_argument("--label-vector", help="...or a vector layer of labelled areas (any CRS: reprojected)")
     t.add_argument("--label-field", help="its class field: integer ids, or class names of the prompt set")
@@ -51,6 +72,7 @@ def _train_parser(sub) -> None:  # noqa: ANN001
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
     t.add_argument("--resample-lidar", action="store_true", help="warp a LiDAR raster onto the HSI grid (bilinear)")
+    _cloud_options(t, trained=True)
     t.add_argument("--log-file", help="write the training log here (text)")
     t.add_argument("--report-html", help="write an HTML page with the training curves here")
     t.set_defaults(request=TrainRequest, label="epoch")
@@ -60,7 +82,7 @@ def _classify_parser(sub) -> None:  # noqa: ANN001
     c = sub.add_parser("classify", help="classify a whole scene with a model file")
     c.add_argument("--model", required=True)
     c.add_argument("--hsi", required=True, help=IMAGE)
-    c.add_argument("--lidar", required=True, help=IMAGE)
+    c.add_argument("--lidar", required=True, help=f"{IMAGE}; {CLOUD}")
     c.add_argument("--out", required=True, help="classified GeoTIFF (.tif), or .npy without GDAL")
     c.add_argument("--confidence", help="optional float32 raster of the winning prompt's cosine similarity")
     c.add_argument("--prompts", help="re-word / re-target: prompts JSON re-encoded with the model's text encoder")
@@ -72,6 +94,7 @@ def _classify_parser(sub) -> None:  # noqa: ANN001
                         "AMX, slower on others; ~99.97 %% identical labels")
     c.add_argument("--threads", type=int, default=0)
     c.add_argument("--resample-lidar", action="store_true", help="warp a LiDAR raster onto the HSI grid (bilinear)")
+    _cloud_options(c, trained=False)
     c.set_defaults(request=ClassifyRequest, label="tile")
 
 
@@ -102,6 +125,21 @@ def _import_parser(sub) -> None:  # noqa: ANN001
     i.set_defaults(request=ImportRequest, label="")
 
 
+def _rasterise_parser(sub) -> None:  # noqa: ANN001
+    from .app.rasterise_requests import RasteriseLidarRequest
+    from .core.lidar_products import DEFAULT_FILL_RADIUS, DEFAULT_PRODUCTS, PRODUCTS
+    r = sub.add_parser("rasterise-lidar", help="LAS/LAZ point clouds onto a reference raster's grid (GeoTIFF)")
+    r.add_argument("--point-clouds", nargs="+", required=True, help=".las / .laz files and folders of tiles")
+    r.add_argument("--reference", required=True, help="raster whose grid (CRS, extent, pixel size) is used, e.g. the HSI")
+    r.add_argument("--out", required=True, help="float32 GeoTIFF, one band per product")
+    r.add_argument("--products", type=_products, default=list(DEFAULT_PRODUCTS),
+                   help=f"comma-separated, from {', '.join(PRODUCTS)} (default {','.join(DEFAULT_PRODUCTS)})")
+    r.add_argument("--fill-radius", type=int, default=DEFAULT_FILL_RADIUS,
+                   help="empty cells take the mean of cells within this many pixels, else nodata")
+    r.add_argument("--assume-crs", help="CRS of files whose header states none (e.g. EPSG:32632)")
+    r.set_defaults(request=RasteriseLidarRequest, label="points")
+
+
 def _demo_parser(sub) -> None:  # noqa: ANN001
     d = sub.add_parser("demo", help="train on Trento, classify, write GeoTIFF + accuracy report")
     d.add_argument("--data", default=os.environ.get("MMLGNET_DATA"),
@@ -118,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mmlgnet_qgis",
                                 description="MMLGNet: language-guided HSI + LiDAR classification.")
     sub = p.add_subparsers(dest="command", required=True)
-    for add in (_train_parser, _classify_parser, _evaluate_parser, _import_parser, _demo_parser):
+    for add in (_train_parser, _classify_parser, _evaluate_parser, _import_parser, _rasterise_parser, _demo_parser):
         add(sub)
     w = sub.add_parser("worker", help="serve JSON-lines requests on stdin (used by the QGIS plugin)")
     w.set_defaults(request=None, label="")

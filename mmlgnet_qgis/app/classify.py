@@ -2,16 +2,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..core.reporter import Reporter, or_null
+from .lidar_source import classify_options
 from .outputs import check_outputs, prompt_file
 from .requests import ClassifyRequest, ClassifyResult
 from .sources import check_wavelengths, opened_pair, output_grid
 
+if TYPE_CHECKING:  # torch loads on first use, not when the front ends import the app layer
+    from ..core.manifest import Manifest
+    from ..core.model import MMLGNet
+    from ..core.pipeline import WindowSource
 
-def load_model_with_prompts(model_path: str, prompts: str | None = None):  # noqa: ANN201 (MMLGNet, Manifest)
+
+def load_model_with_prompts(model_path: str, prompts: str | None = None) -> tuple[MMLGNet, Manifest]:
     """Model and manifest; with prompts, re-encoded with the model's own text encoder (re-target).
 
     Args:
@@ -32,9 +39,12 @@ def load_model_with_prompts(model_path: str, prompts: str | None = None):  # noq
     return model, manifest
 
 
-def _write_geotiffs(model, manifest, hsi, lidar, req: ClassifyRequest, reporter: Reporter) -> dict:  # noqa: ANN001
-    """Stream into a paletted class GeoTIFF (+ .qml) and an optional float32 confidence raster,
-    both under temporary names, published only when both are complete."""
+def _write_geotiffs(model: MMLGNet, manifest: Manifest, hsi: WindowSource, lidar: WindowSource,
+                    req: ClassifyRequest, reporter: Reporter) -> dict:
+    """Stream into a paletted class GeoTIFF (+ .qml) and an optional float32 confidence raster.
+
+    Both are written under temporary names and published only when both are complete.
+    """
     from ..core.pipeline import classify
     from ..raster.writer import ClassRasterWriter, FloatRasterWriter
     grid = output_grid(hsi, manifest.scene)
@@ -58,7 +68,8 @@ def _write_geotiffs(model, manifest, hsi, lidar, req: ClassifyRequest, reporter:
     return stats
 
 
-def _write_npy(model, manifest, hsi, lidar, req: ClassifyRequest, reporter: Reporter) -> dict:  # noqa: ANN001
+def _write_npy(model: MMLGNet, manifest: Manifest, hsi: WindowSource, lidar: WindowSource,
+               req: ClassifyRequest, reporter: Reporter) -> dict:
     """GDAL-free output for bare GPU boxes: .npy class ids (and confidence)."""
     from ..core.atomic_files import atomic_path
     from ..core.pipeline import ArraySink, classify
@@ -91,7 +102,9 @@ def run(req: ClassifyRequest, reporter: Reporter | None = None) -> ClassifyResul
     reporter.log(f"model: {len(manifest.names)} classes ({', '.join(manifest.names[:20])}), "
                  f"patch {manifest.patch_size}, text encoder {manifest.encoder_name}")
     write = _write_npy if Path(req.out).suffix.lower() == ".npy" else _write_geotiffs
-    with opened_pair(req.hsi, req.lidar, req.resample_lidar, reporter) as (hsi, lidar):
+    cloud = classify_options(req.lidar, req.lidar_products, req.lidar_fill_radius, req.lidar_crs,
+                             manifest.lidar_products, req.model, manifest.lidar_bands)
+    with opened_pair(req.hsi, req.lidar, req.resample_lidar, reporter, cloud, manifest.scene) as (hsi, lidar):
         check_wavelengths(manifest, req.hsi, reporter)
         with torch_threads(req.threads):
             stats = write(model, manifest, hsi, lidar, req, reporter)

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 
 from ..core import defaults
 from ..core.errors import InputError
+from ..core.lidar_products import DEFAULT_FILL_RADIUS
 
 
-def _check_value(name: str, kind, value):
-    """value converted to the field's declared kind, or InputError naming the field."""
+def _check_value(name: str, kind: typing.Any, value: typing.Any) -> typing.Any:
+    """Convert a value to the field's declared kind (a type hint), or raise InputError naming the field."""
     origin = typing.get_origin(kind)
     args = typing.get_args(kind)
     if origin is typing.Union:  # X | None
@@ -61,7 +62,7 @@ class Request:
         return json.dumps(self.to_dict())
 
     @classmethod
-    def from_dict(cls, data: dict):
+    def from_dict(cls, data: dict) -> typing.Self:
         """Build and check a request.
 
         Args:
@@ -129,6 +130,9 @@ class TrainRequest(Request):
     seed: int = 0
     threads: int = 0                           # torch CPU threads; 0 = torch's default
     resample_lidar: bool = False
+    lidar_products: list[str] | None = None    # LiDAR as .las/.laz: bands to rasterise; None: ndsm, intensity
+    lidar_fill_radius: int = DEFAULT_FILL_RADIUS  # pixels; empty cells further from a point are nodata
+    lidar_crs: str | None = None               # CRS of point clouds whose header states none
     log_file: str | None = None                # training log (text)
     report_html: str | None = None             # HTML page with the training curves
 
@@ -161,6 +165,9 @@ class ClassifyRequest(Request):
     amp: bool = False                          # bf16 convolutions, float32 head
     threads: int = 0
     resample_lidar: bool = False
+    lidar_products: list[str] | None = None    # LiDAR as .las/.laz: None = the model's products
+    lidar_fill_radius: int = DEFAULT_FILL_RADIUS
+    lidar_crs: str | None = None
 
 
 @dataclass
@@ -296,7 +303,7 @@ def request_from_dict(data: dict) -> Request:
     return REQUESTS[kind].from_dict(data)
 
 
-def result_to_dict(result) -> dict:
+def result_to_dict(result: typing.Any) -> dict:
     """Returns: a result dataclass as a JSON-serialisable dict."""
     return dataclasses.asdict(result)
 

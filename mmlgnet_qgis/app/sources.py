@@ -8,14 +8,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..core.errors import InputError
 from ..core.manifest import Manifest
-from ..core.pipeline import ArraySource
+from ..core.pipeline import ArraySource, WindowSource
 from ..core.reporter import Reporter
 from ..core.scenes import SCENES, as_bands_last, as_labels, load_mat_array, load_wavelengths, split_mat_spec
+
+if TYPE_CHECKING:  # GDAL loads only for GDAL inputs
+    from ..raster.grid import RasterGrid
+    from .lidar_source import CloudOptions
 
 
 def is_mat(spec: str) -> bool:
@@ -23,7 +28,7 @@ def is_mat(spec: str) -> bool:
     return split_mat_spec(str(spec))[0].lower().endswith(".mat")
 
 
-def open_image(spec: str, name: str):  # noqa: ANN201 (a window source: ArraySource or RasterSource)
+def open_image(spec: str, name: str) -> WindowSource:
     """HSI or LiDAR input as a window source; .mat cubes are rows x cols x bands.
 
     Args:
@@ -31,7 +36,10 @@ def open_image(spec: str, name: str):  # noqa: ANN201 (a window source: ArraySou
         name: 'HSI' or 'LiDAR', used in messages.
 
     Returns:
-        A window source (see core.pipeline).
+        An ArraySource (.mat) or a RasterSource (GDAL).
+
+    Raises:
+        FileNotFoundError: a GDAL raster path that is not a file.
     """
     if is_mat(spec):
         cube = as_bands_last(load_mat_array(spec))
@@ -43,7 +51,8 @@ def open_image(spec: str, name: str):  # noqa: ANN201 (a window source: ArraySou
 
 
 @contextmanager
-def opened_pair(hsi_spec: str, lidar_spec: str, resample: bool, reporter: Reporter) -> Iterator[tuple]:
+def opened_pair(hsi_spec: str, lidar_spec: str, resample: bool, reporter: Reporter, cloud: CloudOptions | None = None,
+                scene: str | None = None) -> Iterator[tuple[WindowSource, WindowSource]]:
     """HSI and LiDAR window sources on one pixel grid, closed after the block.
 
     GDAL rasters must share CRS, extent and pixel size (GridMismatchError names both grids)
@@ -54,6 +63,8 @@ def opened_pair(hsi_spec: str, lidar_spec: str, resample: bool, reporter: Report
         lidar_spec: the LiDAR input.
         resample: warp LiDAR onto the HSI grid.
         reporter: logs the grid.
+        cloud: lidar_source.CloudOptions when LiDAR is LAS/LAZ point clouds: rasterised onto the HSI grid.
+        scene: the benchmark scene, whose nominal grid a .mat HSI has (for point clouds).
 
     Yields:
         (hsi, lidar) sources.
@@ -61,7 +72,11 @@ def opened_pair(hsi_spec: str, lidar_spec: str, resample: bool, reporter: Report
     hsi = open_image(hsi_spec, "HSI")
     lidar = None
     try:
-        lidar = open_image(lidar_spec, "LiDAR")
+        if cloud is not None:  # on the HSI grid by construction
+            from .lidar_source import rasterised_source
+            lidar = rasterised_source(lidar_spec, hsi, scene, cloud, reporter)
+        else:
+            lidar = open_image(lidar_spec, "LiDAR")
         hg, lg = getattr(hsi, "grid", None), getattr(lidar, "grid", None)
         if hg is not None and lg is not None:
             from ..raster.grid import check_aligned, same_grid
@@ -96,7 +111,7 @@ def wavelengths_of(spec: str) -> list[float] | None:
         return src.wavelengths()
 
 
-def read_labels(spec: str, like=None) -> np.ndarray:  # noqa: ANN001 (a window source)
+def read_labels(spec: str, like: WindowSource | None = None) -> np.ndarray:
     """Class-id labels (0 = none) from .mat or a raster (on the grid of `like` when given).
 
     Args:
@@ -144,7 +159,7 @@ def check_wavelengths(manifest: Manifest, hsi_spec: str, reporter: Reporter) -> 
         reporter.log(f"HSI band centres within {off.max():.3g} nm of the model's")
 
 
-def output_grid(hsi, scene: str | None):  # noqa: ANN001, ANN201 (a source; a RasterGrid)
+def output_grid(hsi: WindowSource, scene: str | None) -> RasterGrid:
     """The HSI's own grid; for .mat inputs the scene's nominal grid (or a bare pixel grid).
 
     Args:

@@ -6,6 +6,7 @@ from ..core.atomic_files import write_text_atomic
 from ..core.errors import InputError
 from ..core.reporter import Reporter, or_null
 from .labels import training_inputs
+from .lidar_source import training_options
 from .outputs import check_outputs, prompt_file, sibling
 from .requests import TrainRequest, TrainResult
 from .sources import opened_pair, wavelengths_of
@@ -78,7 +79,8 @@ def run(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
     cfg = TrainConfig(epochs=req.epochs, batch_size=req.batch_size, lr=req.lr, loss=req.loss,
                       distill_weight=req.distill_weight, ce_weight=req.ce_weight, device=req.device,
                       seed=req.seed, model=model_settings(req))
-    with opened_pair(req.hsi, req.lidar, req.resample_lidar, rec) as (hsi, lidar):
+    cloud = training_options(req.lidar, req.lidar_products, req.lidar_fill_radius, req.lidar_crs)
+    with opened_pair(req.hsi, req.lidar, req.resample_lidar, rec, cloud, req.scene) as (hsi, lidar):
         labels, prompts = training_inputs(hsi, req.train_labels, req.label_vector, req.label_field, req.prompts,
                                           req.project_prompts, req.scene, rec)
         rec.log(f"{hsi.width} x {hsi.height} pixels, HSI {hsi.bands} bands, LiDAR {lidar.bands} band(s), "
@@ -90,6 +92,7 @@ def run(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
             model, manifest, history = fit(hsi, lidar, labels, prompts, encoder, cfg,
                                            wavelengths=wavelengths_of(req.hsi), reporter=rec)
     manifest.scene = req.scene
+    manifest.lidar_products = list(cloud.products) if cloud else None  # classify makes the same bands
     written = []
     try:
         try:

@@ -20,6 +20,18 @@ class ClassInfo(NamedTuple):
     color: str
 
 
+def _lidar_products(data: dict, path: str) -> list | None:
+    """The point-cloud products that made the LiDAR bands, checked (None: a LiDAR raster)."""
+    from .errors import ModelFileError
+    from .lidar_products import PRODUCTS
+    products = data.get("lidar_products")
+    if products is not None and (not isinstance(products, list) or len(products) != data["lidar_bands"]
+                                 or not all(isinstance(p, str) and p in PRODUCTS for p in products)):
+        raise ModelFileError(f"{path}: 'lidar_products' must list {data['lidar_bands']} of {', '.join(PRODUCTS)}, "
+                             f"got {str(products)[:60]}")
+    return products
+
+
 @dataclass
 class Manifest:
     """Everything in a model file but the weights."""
@@ -33,13 +45,14 @@ class Manifest:
     normalisation: dict | None = None            # hsi_mean, hsi_std, lidar_mean, lidar_std
     prompts: PromptSet | None = None
     wavelengths_nm: list | None = None           # band centres; None entries for unknown bands
+    lidar_products: list | None = None           # LiDAR bands made from a point cloud ('ndsm', ...); None: a raster
     scene: str | None = None
     training: dict = field(default_factory=dict)  # settings and final numbers
     history: dict | None = None                  # per-epoch curves
     extra: dict = field(default_factory=dict)    # keys this version does not know, kept as they are
 
     KNOWN = ("hsi_bands", "lidar_bands", "model", "classes", "text_encoder", "class_embeddings",
-             "normalisation", "prompts", "wavelengths_nm", "scene", "training", "history", "patch_size",
+             "normalisation", "prompts", "wavelengths_nm", "lidar_products", "scene", "training", "history", "patch_size",
              "format", "format_version")
 
     @classmethod
@@ -64,7 +77,8 @@ class Manifest:
                    text_encoder=dict(data["text_encoder"]), class_embeddings=data.get("class_embeddings"),
                    normalisation=data.get("normalisation"),
                    prompts=PromptSet.from_dict(data["prompts"]) if data.get("prompts") else None,
-                   wavelengths_nm=data.get("wavelengths_nm"), scene=data.get("scene"),
+                   wavelengths_nm=data.get("wavelengths_nm"), lidar_products=_lidar_products(data, path),
+                   scene=data.get("scene"),
                    training=data.get("training") or {}, history=data.get("history"),
                    extra={k: v for k, v in data.items() if k not in cls.KNOWN})
 
@@ -75,7 +89,7 @@ class Manifest:
                "text_encoder": dict(self.text_encoder), "patch_size": self.patch_size,
                "wavelengths_nm": self.wavelengths_nm, "scene": self.scene, "training": self.training,
                "history": self.history}
-        for key in ("class_embeddings", "normalisation"):
+        for key in ("class_embeddings", "normalisation", "lidar_products"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         if self.prompts is not None:
