@@ -1,4 +1,5 @@
-"""Open class rasters as paletted layers with class names when an algorithm's output is loaded.
+"""Name and style the layers an algorithm loads: class rasters paletted with class names, HSI in
+natural colour, confidence on a ramp (raster_styles), each named after its source and role.
 
 QGIS applies a post-processor to a layer it loads on completion (toolbox, modeler, batch). The
 .qml the writer leaves beside the GeoTIFF is tried first; a paletted renderer built from the class
@@ -57,3 +58,43 @@ def style_on_load(context, output_path: str, qml: str | None, names=None, colour
     if layer_name:
         details.name = layer_name
     return True
+
+
+# -- names and styles of the layers the algorithms load --------------------------------------------
+SEPARATOR = " · "
+ROLE_CLASSES, ROLE_CONFIDENCE = "MMLGNet classes", "MMLGNet confidence"
+KIND_LABELS = {"hsi": "HSI", "lidar": "LiDAR"}
+
+
+def layer_name(source: str, role: str | None = None) -> str:
+    """'trento HSI · MMLGNet classes': what the layer came from, then what it is."""
+    return f"{source}{SEPARATOR}{role}" if role else source
+
+
+def import_layer_name(mat: str, scene: str | None, kind: str) -> str:
+    """'trento HSI', 'trento LiDAR', 'trento labels TRLabel' (QGIS named them all 'GeoTIFF')."""
+    path = mat.split(".mat:")[0] + ".mat" if ".mat:" in mat else mat
+    stem = os.path.splitext(os.path.basename(path))[0]
+    what = KIND_LABELS.get(kind) or (f"labels {stem}" if kind == "labels" else stem)
+    return f"{scene or os.path.basename(os.path.dirname(os.path.abspath(path))) or stem} {what}"
+
+
+def style_import_output(context, mat: str, scene: str | None, kind: str, result) -> None:
+    """Name the imported layer; an HSI cube also gets its natural-colour default style."""
+    from .raster_styles import hsi_renderer, write_default_style
+    qml = result.qml
+    if not result.qml and kind in ("hsi", "auto"):  # auto: styled only when the bands' centres are known
+        qml = write_default_style(result.out, hsi_renderer)
+    style_on_load(context, result.out, qml, result.classes, result.colours,
+                  layer_name=import_layer_name(mat, scene, kind))
+
+
+def style_classify_outputs(context, hsi_name: str, result) -> None:
+    """Name the class map and confidence after the HSI layer; the confidence gets a viridis ramp."""
+    from ..raster.writer import qml_path_for
+    from .raster_styles import confidence_renderer, write_default_style
+    style_on_load(context, result.out, qml_path_for(result.out), result.classes, result.colours,
+                  layer_name=layer_name(hsi_name, ROLE_CLASSES))
+    if result.confidence:
+        qml = write_default_style(result.confidence, confidence_renderer)
+        style_on_load(context, result.confidence, qml, layer_name=layer_name(hsi_name, ROLE_CONFIDENCE))
