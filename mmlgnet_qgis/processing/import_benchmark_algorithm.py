@@ -8,7 +8,7 @@ from qgis.core import (QgsProcessingException, QgsProcessingParameterCrs,
 from ..app.requests import ImportRequest
 from . import dependencies
 from .algorithm_base import SCENES, MMLGNetAlgorithm, optional_string, run_request
-from .layer_style import style_on_load
+from .layer_style import style_import_output
 
 KINDS = ["auto", "hsi", "lidar", "labels"]
 DOUBLE = QgsProcessingParameterNumber.Type.Double
@@ -77,6 +77,6 @@ class ImportBenchmarkAlgorithm(MMLGNetAlgorithm):
             scene=None if scene == "none" else scene, epsg=self._epsg(parameters, context),
             origin_x=number("ORIGIN_X"), origin_y=number("ORIGIN_Y"), pixel_size=number("PIXEL_SIZE"))
         result = run_request(request, feedback)
-        if result.qml:  # labels with class names: open them paletted
-            style_on_load(context, result.out, result.qml, result.classes, result.colours)
+        # 'trento HSI' in natural colour, labels paletted with class names
+        style_import_output(context, mat, request.scene, request.data_kind, result)
         return {"OUTPUT": result.out}

@@ -86,3 +86,30 @@ def test_layer_names():
     assert import_layer_name("/data/muufl/HSI.mat", None, "auto") == "muufl HSI"
     assert layer_name("trento HSI", ROLE_CLASSES) == "trento HSI · MMLGNet classes"
     assert layer_name("trento HSI", ROLE_CONFIDENCE) == "trento HSI · MMLGNet confidence"
+
+
+def _loaded(name_part: str):
+    from qgis.core import QgsProject
+    return [lyr for lyr in QgsProject.instance().mapLayers().values() if name_part in lyr.name()]
+
+
+def test_imported_hsi_is_named_after_scene_and_opens_in_natural_colour(qgis_app, tmp_path):
+    """mmlgnet:importbenchmark run from the toolbox (results loaded into the project)."""
+    import processing
+    import scipy.io
+    from qgis.core import QgsMultiBandColorRenderer, QgsProject
+    folder = tmp_path / "trento"
+    folder.mkdir()
+    cube = np.random.default_rng(1).gamma(2.0, 100.0, size=(20, 24, 12)).astype(np.float32)
+    scipy.io.savemat(folder / "HSI.mat", {"HSI": cube, "wavelengths_nm": np.array(WAVELENGTHS, float)})
+    processing.runAndLoadResults("mmlgnet:importbenchmark", {
+        "INPUT": str(folder / "HSI.mat"), "KIND": 1, "SCENE": 0, "CRS": "EPSG:32632", "ORIGIN_X": 0.0,
+        "ORIGIN_Y": 20.0, "PIXEL_SIZE": 1.0, "OUTPUT": str(tmp_path / "hsi.tif")})
+    layers = _loaded("trento HSI")
+    try:
+        assert [lyr.name() for lyr in layers] == ["trento HSI"]
+        renderer = layers[0].renderer()
+        assert isinstance(renderer, QgsMultiBandColorRenderer)
+        assert (renderer.redBand(), renderer.greenBand(), renderer.blueBand()) == (6, 4, 2)
+    finally:
+        QgsProject.instance().removeMapLayers([lyr.id() for lyr in layers])
