@@ -128,7 +128,8 @@ def _import_parser(sub) -> None:  # noqa: ANN001
 def _rasterise_parser(sub) -> None:  # noqa: ANN001
     from .app.rasterise_requests import RasteriseLidarRequest
     from .core.lidar_products import DEFAULT_FILL_RADIUS, DEFAULT_PRODUCTS, PRODUCTS
-    r = sub.add_parser("rasterise-lidar", help="LAS/LAZ point clouds onto a reference raster's grid (GeoTIFF)")
+    r = sub.add_parser("rasterise-lidar", aliases=["rasterise_lidar"],
+                       help="LAS/LAZ point clouds onto a reference raster's grid (GeoTIFF)")
     r.add_argument("--point-clouds", nargs="+", required=True, help=".las / .laz files and folders of tiles")
     r.add_argument("--reference", required=True, help="raster whose grid (CRS, extent, pixel size) is used, e.g. the HSI")
     r.add_argument("--out", required=True, help="float32 GeoTIFF, one band per product")
@@ -137,6 +138,7 @@ def _rasterise_parser(sub) -> None:  # noqa: ANN001
     r.add_argument("--fill-radius", type=int, default=DEFAULT_FILL_RADIUS,
                    help="empty cells take the mean of cells within this many pixels, else nodata")
     r.add_argument("--assume-crs", help="CRS of files whose header states none (e.g. EPSG:32632)")
+    r.add_argument("--chunk-points", type=int, default=1_000_000, help="points read at a time")
     r.set_defaults(request=RasteriseLidarRequest, label="points")
 
 

@@ -10,6 +10,7 @@ from ..app.requests import ClassifyRequest
 from . import dependencies
 from .algorithm_base import DEVICES, MMLGNetAlgorithm, optional_string, raster_path, run_request, threads_parameter
 from .layer_style import style_on_load
+from .lidar_parameters import CLOUD_FIELDS, add_cloud_parameters, cloud_fields, lidar_input
 
 
 class ClassifyAlgorithm(MMLGNetAlgorithm):
@@ -17,7 +18,7 @@ class ClassifyAlgorithm(MMLGNetAlgorithm):
     # parameter -> request field (tests check that every field is reachable)
     FIELDS = {"HSI": "hsi", "LIDAR": "lidar", "MODEL": "model", "PROMPTS": "prompts", "DEVICE": "device",
               "TILE_SIZE": "tile", "AMP": "amp", "RESAMPLE": "resample_lidar", "THREADS": "threads",
-              "OUTPUT": "out", "CONFIDENCE": "confidence"}
+              "OUTPUT": "out", "CONFIDENCE": "confidence", **CLOUD_FIELDS}
 
     def name(self):
         return "classify"
@@ -35,11 +36,14 @@ class ClassifyAlgorithm(MMLGNetAlgorithm):
             "Prompts (optional) re-word or re-target the model: the JSON prompt set is re-encoded with "
             "the model's own text encoder. Pixels that are nodata or NaN in either input are nodata in "
             "the outputs. HSI and LiDAR must share CRS, extent and pixel size unless 'Resample LiDAR "
-            "onto the HSI grid' is ticked. A cancelled run leaves no output file.")
+            "onto the HSI grid' is ticked. A cancelled run leaves no output file.\n\n"
+            "LiDAR may instead be LAS / LAZ point cloud files, rasterised onto the HSI grid as the products the "
+            "model was trained on; a model trained on a LiDAR raster needs the products named (e.g. dsm).")
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer("HSI", self.tr("Hyperspectral image (HSI)")))
-        self.addParameter(QgsProcessingParameterRasterLayer("LIDAR", self.tr("LiDAR raster")))
+        self.addParameter(QgsProcessingParameterRasterLayer("LIDAR", self.tr("LiDAR raster"), optional=True))
+        add_cloud_parameters(self, trained=False)
         self.addParameter(QgsProcessingParameterFile(
             "MODEL", self.tr("Model file"), fileFilter="MMLGNet model (*.safetensors)"))
         self.addParameter(QgsProcessingParameterString(
@@ -63,7 +67,7 @@ class ClassifyAlgorithm(MMLGNetAlgorithm):
 
     def prepare(self, parameters, context, feedback):
         self.hsi = raster_path(self, parameters, "HSI", context, "HSI")
-        self.lidar = raster_path(self, parameters, "LIDAR", context, "LiDAR")
+        self.lidar = lidar_input(self, parameters, context)
 
     def process(self, parameters, context, feedback):
         dependencies.require()
@@ -78,7 +82,8 @@ class ClassifyAlgorithm(MMLGNetAlgorithm):
             device=DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)],
             amp=self.parameterAsBool(parameters, "AMP", context),
             threads=self.parameterAsInt(parameters, "THREADS", context),
-            resample_lidar=self.parameterAsBool(parameters, "RESAMPLE", context))
+            resample_lidar=self.parameterAsBool(parameters, "RESAMPLE", context),
+            **cloud_fields(self, parameters, context))
         result = run_request(request, feedback, "tile")
         style_on_load(context, result.out, qml_path_for(result.out), result.classes, result.colours)
         outputs = {"OUTPUT": result.out}

@@ -18,7 +18,12 @@ POINT_CLOUD_PACKAGES = {"laspy": "laspy", "lazrs": "lazrs"}
 
 
 class RasteriseLidarAlgorithm(MMLGNetAlgorithm):
+    # parameter -> request field (tests check that every field is reachable)
+    FIELDS = {"POINT_CLOUDS": "point_clouds", "FOLDER": "point_clouds", "REFERENCE": "reference",
+              "PRODUCTS": "products", "FILL_RADIUS": "fill_radius", "ASSUME_CRS": "assume_crs", "OUTPUT": "out"}
+    IMPLICIT = {"chunk_points": "1,000,000 points read at a time (memory is bounded by the grid)"}
     EXTRA_TAGS = ["point cloud", "las", "laz", "rasterise", "dsm", "dtm", "intensity"]
+
     def name(self):
         return "rasteriselidar"
 

@@ -13,6 +13,7 @@ from ..core import defaults
 from . import dependencies
 from .algorithm_base import (DEVICES, SCENES, MMLGNetAlgorithm, optional_string, raster_path, run_request,
                              threads_parameter, vector_path)
+from .lidar_parameters import CLOUD_FIELDS, add_cloud_parameters, cloud_fields, lidar_input
 from .project_prompts import read_project_prompts
 
 # the default loss first: enum index 0 is the default
@@ -36,7 +37,7 @@ class TrainAlgorithm(MMLGNetAlgorithm):
               "FUSION_WIDTH": "fusion_width", "PATCH_SIZE": "patch_size", "MODALITIES": "modalities",
               "LOSS": "loss", "DISTILL_WEIGHT": "distill_weight", "CE_WEIGHT": "ce_weight", "DEVICE": "device",
               "SEED": "seed", "THREADS": "threads", "RESAMPLE": "resample_lidar", "LOG": "log_file",
-              "REPORT": "report_html"}
+              "REPORT": "report_html", **CLOUD_FIELDS}
     IMPLICIT = {"project_prompts": "the project's prompt set (MMLGNet prompt dock)"}
 
     def name(self):
@@ -57,6 +58,9 @@ class TrainAlgorithm(MMLGNetAlgorithm):
             "benchmark scene's set, else bare 'class N' names.\n\n"
             "HSI and LiDAR must share CRS, extent and pixel size unless 'Resample LiDAR onto the HSI "
             "grid' is ticked. Nodata / NaN pixels are never learnt from.\n\n"
+            "LiDAR may instead be LAS / LAZ point cloud files: they are rasterised onto the HSI grid as the "
+            "chosen products (default nDSM + intensity), which the model file records so classify makes the "
+            "same bands.\n\n"
             "Writes one .safetensors model file (weights + prompts, class colours, normalisation), "
             "optionally a text log and an HTML page with the training curves. FINAL_TRAIN_OA is the "
             "training-set overall accuracy (%) of the last epoch. Text encoders: 'minilm' (offline), "
@@ -64,7 +68,9 @@ class TrainAlgorithm(MMLGNetAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer("HSI", self.tr("Hyperspectral image (HSI)")))
-        self.addParameter(QgsProcessingParameterRasterLayer("LIDAR", self.tr("LiDAR raster (1 or more bands)")))
+        self.addParameter(QgsProcessingParameterRasterLayer("LIDAR", self.tr("LiDAR raster (1 or more bands)"),
+                                                            optional=True))
+        add_cloud_parameters(self, trained=True)
         self.addParameter(QgsProcessingParameterRasterLayer(
             "LABELS", self.tr("Training labels raster (class ids, 0 = none)"), optional=True))
         self.addParameter(QgsProcessingParameterVectorLayer(
@@ -117,7 +123,7 @@ class TrainAlgorithm(MMLGNetAlgorithm):
     def prepare(self, parameters, context, feedback):
         # Runs on the main thread: read layers and the project here, not in processAlgorithm.
         self.hsi = raster_path(self, parameters, "HSI", context, "HSI")
-        self.lidar = raster_path(self, parameters, "LIDAR", context, "LiDAR")
+        self.lidar = lidar_input(self, parameters, context)
         self.labels_vector = vector_path(self, parameters, "LABELS_VECTOR", context)
         self.labels = None
         if self.labels_vector is None:
@@ -153,7 +159,8 @@ class TrainAlgorithm(MMLGNetAlgorithm):
             device=DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)], seed=value("SEED"),
             threads=value("THREADS"), resample_lidar=self.parameterAsBool(parameters, "RESAMPLE", context),
             log_file=self.parameterAsFileOutput(parameters, "LOG", context) if parameters.get("LOG") else None,
-            report_html=self.parameterAsFileOutput(parameters, "REPORT", context) if parameters.get("REPORT") else None)
+            report_html=self.parameterAsFileOutput(parameters, "REPORT", context) if parameters.get("REPORT") else None,
+            **cloud_fields(self, parameters, context))
         result = run_request(request, feedback, "epoch")
         outputs = {"MODEL": result.model, "FINAL_TRAIN_OA": result.final_train_oa}
         if result.log_file:

