@@ -7,6 +7,7 @@ Importing this package is cheap: use-case modules load on first use.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from ..core.reporter import Reporter
 from .requests import Request
@@ -15,7 +16,7 @@ MODULES = {"train": "train", "classify": "classify", "evaluate": "evaluate", "im
            "encode": "encode", "demo": "demo", "rasterise_lidar": "rasterise_lidar"}
 
 
-def run(request: Request, reporter: Reporter | None = None):
+def run(request: Request, reporter: Reporter | None = None) -> Any:  # one result dataclass per use case
     """Run one request with its use case.
 
     Args:

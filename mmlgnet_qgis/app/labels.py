@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import InputError
+from ..core.pipeline import WindowSource
 from ..core.prompts import PromptSet, load_prompt_set, names_prompt_set, scene_prompt_set
 from ..core.reporter import Reporter
 from .sources import read_labels
@@ -33,7 +34,7 @@ def choose_prompt_set(prompts: str | None = None, project_json: str | None = Non
     raise InputError("no class names: give a prompt set (JSON) or a benchmark scene")
 
 
-def labels_on_grid(spec: str | None, like, vector: str | None = None, field: str | None = None,  # noqa: ANN001
+def labels_on_grid(spec: str | None, like: WindowSource, vector: str | None = None, field: str | None = None,
                    class_names: list[str] | None = None) -> np.ndarray:
     """Class ids (0 = none) on the grid of `like`.
 
@@ -59,7 +60,7 @@ def labels_on_grid(spec: str | None, like, vector: str | None = None, field: str
     return read_labels(spec, like=like)
 
 
-def training_inputs(hsi, labels_spec: str | None, vector: str | None, field: str | None,  # noqa: ANN001
+def training_inputs(hsi: WindowSource, labels_spec: str | None, vector: str | None, field: str | None,
                     prompts: str | None, project_json: str | None, scene: str | None,
                     reporter: Reporter) -> tuple[np.ndarray, PromptSet]:
     """Labels and the prompt set naming their classes, checked together.

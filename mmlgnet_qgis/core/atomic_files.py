@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
 from .errors import InputError
 
 
@@ -21,6 +23,7 @@ def partial_name(path: str | os.PathLike, ext: str | None = None) -> str:
 
 
 def remove_quietly(path: str | os.PathLike) -> None:
+    """Delete a file; one that is already gone is not an error."""
     try:
         os.remove(path)
     except FileNotFoundError:
@@ -28,8 +31,11 @@ def remove_quietly(path: str | os.PathLike) -> None:
 
 
 def new_file_mode() -> int:
-    """0o666 less the umask: the mode open() gives a new file (read without changing the umask
-    where Linux reports it, as os.umask() is process-wide and not thread-safe)."""
+    """0o666 less the umask: the mode open() gives a new file.
+
+    The umask is read without changing it where Linux reports it, as os.umask() is process-wide
+    and not thread-safe.
+    """
     try:
         with open("/proc/self/status", encoding="ascii") as f:
             for line in f:
@@ -43,7 +49,7 @@ def new_file_mode() -> int:
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike):
+def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary path to write; on success rename it over `path`, else delete it."""
     tmp = partial_name(path)
     try:
@@ -58,14 +64,27 @@ def atomic_path(path: str | os.PathLike):
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write UTF-8 text to `path` through `atomic_path`."""
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
 
 
 def check_output_path(path: str | os.PathLike, label: str = "output") -> Path:
-    """Refuse early (before minutes of work) an output that cannot be written: a missing or
-    read-only folder, or a path that is a folder."""
+    """Refuse early (before minutes of work) an output that cannot be written.
+
+    Args:
+        path: the output file.
+        label: what it is, for messages.
+
+    Returns:
+        `path` as a Path.
+
+    Raises:
+        InputError: the path is a folder.
+        FileNotFoundError: its folder does not exist.
+        PermissionError: its folder is not writable (also on a read-only file system).
+    """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
@@ -79,14 +98,18 @@ def check_output_path(path: str | os.PathLike, label: str = "output") -> Path:
 
 
 def refuse_overwriting_inputs(outputs: dict, inputs: dict) -> None:
-    """{label: path} of outputs vs inputs: an output that is an input (or another output)
-    would destroy it."""
-    def key(p):  # 'scene.mat:key' and QGIS's 'file.gpkg|layername=x' name the file before the suffix
-        p = str(p).split("|")[0]
-        head, sep, _ = p.rpartition(":")
-        if sep and head.lower().endswith(".mat"):
-            p = head
-        return os.path.realpath(p)
+    """Refuse an output that is an input or another output: writing it would destroy that file.
+
+    Args:
+        outputs: {label: path} of the outputs; empty paths are skipped.
+        inputs: {label: path} of the inputs; 'file.mat:key' and 'file.gpkg|layername=x' name the file.
+
+    Raises:
+        InputError: an output names an input's or another output's file.
+    """
+    def key(p: str | os.PathLike) -> str:  # 'scene.mat:key' and QGIS's 'file.gpkg|layername=x' name the file before the suffix
+        from .scenes import split_mat_spec
+        return os.path.realpath(split_mat_spec(str(p).split("|")[0])[0])
     ins = {key(p): label for label, p in inputs.items() if p}
     seen: dict = {}
     for label, p in outputs.items():

@@ -32,6 +32,20 @@ class Window:
 
 
 def tile_windows(height: int, width: int, tile: int, halo: int) -> Iterator[Window]:
+    """Cover a height x width scene with tiles, row by row, each with its halo.
+
+    Args:
+        height: scene rows.
+        width: scene columns.
+        tile: tile side in pixels (edge tiles are smaller).
+        halo: context pixels read around each tile (P // 2).
+
+    Yields:
+        One Window per tile.
+
+    Raises:
+        InputError: tile < 1.
+    """
     if tile < 1:
         raise InputError(f"tile size must be >= 1, got {tile}")
     for y0 in range(0, height, tile):
@@ -44,10 +58,11 @@ def tile_windows(height: int, width: int, tile: int, halo: int) -> Iterator[Wind
 
 
 def count_tiles(height: int, width: int, tile: int) -> int:
+    """Returns: how many windows `tile_windows` yields for this scene and tile size."""
     return -(-height // tile) * -(-width // tile)
 
 
-def reflect_pad(chw: np.ndarray, pad) -> np.ndarray:
+def reflect_pad(chw: np.ndarray, pad: tuple[tuple[int, int], tuple[int, int]]) -> np.ndarray:
     """Pad a (C, h, w) read with reflection beyond the scene edge (same as padding the scene)."""
     (t, b), (l, r) = pad
     if t == b == l == r == 0:
@@ -57,7 +72,8 @@ def reflect_pad(chw: np.ndarray, pad) -> np.ndarray:
 
 @torch.no_grad()
 def predict_tile(model: MMLGNet, hsi: np.ndarray | torch.Tensor, lidar: np.ndarray | torch.Tensor,
-                 device: torch.device | str = "cpu", amp_dtype: torch.dtype | None = None):
+                 device: torch.device | str = "cpu",
+                 amp_dtype: torch.dtype | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Halo-padded (C, h+P-1, w+P-1) inputs -> class ids (h, w) int64 (1..K) and winning cosine."""
     h_t = torch.as_tensor(hsi, dtype=torch.float32, device=device)[None]
     l_t = torch.as_tensor(lidar, dtype=torch.float32, device=device)[None]
@@ -74,7 +90,8 @@ def predict_tile(model: MMLGNet, hsi: np.ndarray | torch.Tensor, lidar: np.ndarr
 
 @torch.no_grad()
 def predict_patches(model: MMLGNet, hsi: np.ndarray, lidar: np.ndarray, rows: np.ndarray,
-                    cols: np.ndarray, batch: int = 1024, device="cpu"):
+                    cols: np.ndarray, batch: int = 1024,
+                    device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """The per-pixel formulation: cut a P x P patch per pixel and push patches through."""
     from .training import gather_patches, pad_scene
     model = model.to(device).eval()

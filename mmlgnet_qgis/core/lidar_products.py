@@ -6,6 +6,7 @@ Standard library only: requests, the command line and Processing name products a
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 from .errors import InputError
 
@@ -26,14 +27,14 @@ DEFAULT_FILL_RADIUS = 2  # pixels: covers the gaps of a ~1 point / m2 cloud on a
 SUFFIXES = (".las", ".laz")
 
 
-def split_sources(spec) -> list[str]:
+def split_sources(spec: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str]:
     """Args: spec: a path, 'a.laz;b.laz', or a list. Returns: the paths (';' separates several)."""
     if isinstance(spec, (str, os.PathLike)):
         return [p.strip() for p in str(spec).split(";") if p.strip()]
     return [str(p) for p in spec]
 
 
-def is_point_cloud(spec) -> bool:
+def is_point_cloud(spec: str | os.PathLike | Iterable[str | os.PathLike]) -> bool:
     """Args: spec: as `split_sources`. Returns: True for .las/.laz files or folders holding some."""
     paths = split_sources(spec)
     if not paths:
@@ -47,7 +48,7 @@ def is_point_cloud(spec) -> bool:
     return True
 
 
-def parse_products(products) -> tuple[str, ...]:
+def parse_products(products: str | Iterable[str] | None) -> tuple[str, ...]:
     """Args: products: 'ndsm,intensity' or a list of names (None: DEFAULT_PRODUCTS).
 
     Returns:

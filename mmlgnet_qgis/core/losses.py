@@ -15,10 +15,12 @@ from .errors import InputError
 
 
 def pixel_to_text(logits: torch.Tensor, labels: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
+    """Cross-entropy of each pixel over the K classes (labels 0..K-1), with label smoothing."""
     return F.cross_entropy(logits, labels, label_smoothing=smoothing)
 
 
 def text_to_pixel(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per class present in the batch, the mean negative log-probability of its pixels; averaged."""
     log_p = F.log_softmax(logits, dim=0)                        # over pixels, per class
     onehot = F.one_hot(labels, logits.shape[1]).to(log_p.dtype)
     count = onehot.sum(0)
@@ -29,6 +31,20 @@ def text_to_pixel(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 def contrastive_loss(logits: torch.Tensor, labels: torch.Tensor, mode: str = "symmetric",
                      smoothing: float = 0.0) -> torch.Tensor:
+    """The alignment loss of one batch.
+
+    Args:
+        logits: (N, K) scaled cosines.
+        labels: (N,) class indices 0..K-1.
+        mode: pixel2text, text2pixel or symmetric (their mean).
+        smoothing: label smoothing of the pixel->text term.
+
+    Returns:
+        The scalar loss.
+
+    Raises:
+        InputError: an unknown mode.
+    """
     if mode == "pixel2text":
         return pixel_to_text(logits, labels, smoothing)
     if mode == "text2pixel":

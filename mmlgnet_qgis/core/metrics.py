@@ -16,6 +16,8 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+import numpy.typing as npt
+
 from .errors import InputError
 
 # Pixels counted per bincount call: bounds the temporary int64 index array (~32 MiB) so a
@@ -44,7 +46,7 @@ def _check_ids(name: str, values: np.ndarray, n_classes: int) -> None:
         raise InputError(f"{name}: class id {hi} out of range 0..{n_classes}")
 
 
-def _validate(reference, predicted, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def _validate(reference: npt.ArrayLike, predicted: npt.ArrayLike, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     ref = np.asarray(reference)
     pred = np.asarray(predicted)
     if ref.shape != pred.shape:
@@ -56,7 +58,7 @@ def _validate(reference, predicted, n_classes: int) -> tuple[np.ndarray, np.ndar
     return ref.reshape(-1), pred.reshape(-1)
 
 
-def _counts(reference, predicted, n_classes: int) -> np.ndarray:
+def _counts(reference: npt.ArrayLike, predicted: npt.ArrayLike, n_classes: int) -> np.ndarray:
     """(K, K+1) int64 counts: row r-1 = reference class r, column p = predicted id p (0..K).
 
     Column 0 holds the unclassified pixels of each reference class.
@@ -73,11 +75,14 @@ def _counts(reference, predicted, n_classes: int) -> np.ndarray:
     return counts.reshape(k, k + 1)
 
 
-def confusion_matrix(reference, predicted, n_classes: int) -> np.ndarray:
+def confusion_matrix(reference: npt.ArrayLike, predicted: npt.ArrayLike, n_classes: int) -> np.ndarray:
     """K x K int64 matrix: rows = reference class 1..K, columns = predicted class 1..K.
 
     Only pixels with reference > 0 count. Labelled pixels predicted 0 appear in no column
     (see ``accuracy_report``'s ``unclassified``), so a row may sum to less than its support.
+
+    Raises:
+        InputError: the maps differ in shape, n_classes < 1, or an id is outside 0..n_classes.
     """
     return _counts(reference, predicted, n_classes)[:, 1:].copy()
 
@@ -95,14 +100,24 @@ def _kappa(counts: np.ndarray) -> float:
     return float((p_o - p_e) / (1.0 - p_e))
 
 
-def accuracy_report(reference, predicted, class_names: Sequence[str]) -> dict:
+def accuracy_report(reference: npt.ArrayLike, predicted: npt.ArrayLike, class_names: Sequence[str]) -> dict:
     """OA / AA / kappa (percent), per-class accuracy and the confusion matrix.
 
-    Returns a JSON-ready dict: ``oa``, ``aa``, ``kappa`` (floats, percent), ``per_class``
-    (list of {"id", "name", "accuracy" (percent, None when the class has no reference pixels),
-    "support"}), ``confusion`` (K x K list of lists, see ``confusion_matrix``), ``n_pixels``
-    (labelled pixels scored) and ``unclassified`` (labelled pixels predicted 0).
     AA averages only the classes that have reference pixels.
+
+    Args:
+        reference: class ids 1..K, 0 = unlabelled (ignored).
+        predicted: class ids 0..K of the same shape, 0 = unclassified.
+        class_names: the K class names, in id order.
+
+    Returns:
+        A JSON-ready dict: ``oa``, ``aa``, ``kappa`` (floats, percent), ``per_class`` (list of
+        {"id", "name", "accuracy" (percent, None when the class has no reference pixels),
+        "support"}), ``confusion`` (K x K list of lists, see ``confusion_matrix``), ``n_pixels``
+        (labelled pixels scored) and ``unclassified`` (labelled pixels predicted 0).
+
+    Raises:
+        InputError: as ``confusion_matrix``.
     """
     names = [str(n) for n in class_names]
     k = len(names)

@@ -14,13 +14,27 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import defaults
+from .defaults import MODALITIES
 from .errors import InputError
 
-MODALITIES = ("both", "hsi", "lidar")
 
 
 @dataclass
 class ModelConfig:
+    """The network's shape, stored in the manifest (`to_dict`) and rebuilt from it.
+
+    Args:
+        hsi_bands: HSI input bands.
+        lidar_bands: LiDAR input bands.
+        embed_dim: text-embedding dimension the pixels are projected into.
+        patch_size: P, the odd neighbourhood (>= 7) each pixel sees.
+        hsi_width: HSI encoder channels.
+        lidar_width: LiDAR encoder channels.
+        fusion_width: fused channels.
+        dropout: dropout rate.
+        modalities: both, hsi or lidar (the branches built).
+    """
+
     hsi_bands: int
     lidar_bands: int
     embed_dim: int
@@ -31,13 +45,15 @@ class ModelConfig:
     dropout: float = 0.1
     modalities: str = "both"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
+        """Raises: InputError for an even or too small patch size or unknown modalities."""
         if self.patch_size < 7 or self.patch_size % 2 == 0:
             raise InputError(f"patch size must be odd and >= 7, got {self.patch_size}")
         if self.modalities not in MODALITIES:
             raise InputError(f"modalities must be one of {MODALITIES}, got {self.modalities!r}")
 
     def to_dict(self) -> dict:
+        """Returns: the fields as a JSON-ready dict (ModelConfig(**d) rebuilds it)."""
         return asdict(self)
 
 
@@ -48,19 +64,26 @@ def _conv(cin: int, cout: int, k: int) -> nn.Sequential:
 class ModalityEncoder(nn.Sequential):
     """1x1 conv (spectral mixing) then two 3x3 valid convs: shrinks the window by 4."""
 
-    def __init__(self, cin: int, width: int):
+    def __init__(self, cin: int, width: int) -> None:
         super().__init__(_conv(cin, width, 1), _conv(width, width, 3), _conv(width, width, 3))
 
 
 class Projection(nn.Sequential):
     """Per-pixel MLP (as 1x1 convs) into the text-embedding dimension."""
 
-    def __init__(self, cin: int, dim: int, dropout: float):
+    def __init__(self, cin: int, dim: int, dropout: float) -> None:
         super().__init__(nn.Conv2d(cin, cin, 1), nn.GELU(), nn.Dropout(dropout), nn.Conv2d(cin, dim, 1))
 
 
 class MMLGNet(nn.Module):
-    def __init__(self, cfg: ModelConfig, class_embeddings: torch.Tensor):
+    """The network: modality encoders, fusion, and a projection scored against class embeddings.
+
+    Args:
+        cfg: the network's shape.
+        class_embeddings: (K, D) text embeddings of the K classes (normalised, kept as a buffer: not trained).
+    """
+
+    def __init__(self, cfg: ModelConfig, class_embeddings: torch.Tensor) -> None:
         super().__init__()
         self.cfg = cfg
         p = cfg.patch_size
@@ -116,7 +139,7 @@ class MMLGNet(nn.Module):
         return fused, branches
 
     def forward(self, hsi: torch.Tensor, lidar: torch.Tensor, with_aux: bool = False) -> dict:
-        """hsi (B, Bh, H+P-1, W+P-1), lidar (B, Bl, same) -> dict of (B, ..., H, W) maps.
+        """Map hsi (B, Bh, H+P-1, W+P-1) and lidar (B, Bl, same) to a dict of (B, ..., H, W) maps.
 
         'embedding': unit-norm fused embedding; 'logits': scaled cosine to each class prompt;
         with_aux adds per-modality logits (self-distillation) and 'ce_logits'.
@@ -140,10 +163,13 @@ class MMLGNet(nn.Module):
         return fused
 
     def cosine_from_hidden(self, z: torch.Tensor) -> torch.Tensor:
-        """With z the hidden features and e = W z + b: e.t = (T W) z + T b and
-        |e|^2 = z'(W'W)z + 2(W'b).z + b.b, so the work per pixel scales with the hidden width,
-        not the text dimension (384-512), which dominated whole-scene inference. Always float32
-        (call it outside autocast): the quadratic form needs the precision."""
+        """Cosine of each pixel's embedding to each class, from the hidden features z.
+
+        With e = W z + b: e.t = (T W) z + T b and |e|^2 = z'(W'W)z + 2(W'b).z + b.b, so the work
+        per pixel scales with the hidden width, not the text dimension (384-512), which dominated
+        whole-scene inference. Always float32 (call it outside autocast): the quadratic form needs
+        the precision.
+        """
         z = z.float()
         last = self.projection[-1]
         w = last.weight[:, :, 0, 0].float()            # (D, F)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .atomic_files import atomic_path
-from .defaults import PATCH_SIZE
+from .defaults import MODALITIES, PATCH_SIZE
 from .prompts import MAX_CLASSES, PromptSet, _show
 from .errors import InputError, ModelFileError, PromptError
 from .manifest import Manifest
@@ -41,7 +42,6 @@ MODEL_INTS = {"hsi_bands": (0, MAX_BANDS), "lidar_bands": (0, MAX_BANDS), "embed
               "fusion_width": (1, MAX_WIDTH)}
 MODEL_REQUIRED = ("hsi_bands", "lidar_bands", "embed_dim")
 MODEL_FIELDS = (*MODEL_INTS, "dropout", "modalities")
-MODALITIES = ("both", "hsi", "lidar")
 
 
 
@@ -67,7 +67,7 @@ def save_model(path: str | os.PathLike, model: MMLGNet, manifest: Manifest | dic
 
 
 @contextmanager
-def _model_file_errors(path, what: str):
+def _model_file_errors(path: str | os.PathLike, what: str) -> Iterator[None]:
     """Whatever a damaged file makes a library raise becomes a ModelFileError."""
     try:
         yield
@@ -79,13 +79,13 @@ def _model_file_errors(path, what: str):
         raise ModelFileError(f"{path} {what} ({type(exc).__name__}: {detail})") from exc
 
 
-def _whole(value, what: str, lo: int, hi: int) -> int:
+def _whole(value: object, what: str, lo: int, hi: int) -> int:
     if type(value) is not int or not lo <= value <= hi:  # bool is not a count
         raise InputError(f"{what} must be a whole number in {lo}..{hi}, got {_show(value)}")
     return value
 
 
-def _numbers(value, what: str, n: int, positive: bool = False) -> None:
+def _numbers(value: object, what: str, n: int, positive: bool = False) -> None:
     """A list of n numbers that are finite in float32 (bool is not a number)."""
     if not isinstance(value, list) or len(value) != n:
         raise InputError(f"{what} must be a list of {n} numbers, got {_show(value)}"
@@ -95,7 +95,7 @@ def _numbers(value, what: str, n: int, positive: bool = False) -> None:
             raise InputError(f"{what} holds {_show(v)}; it needs finite numbers" + (" > 0" if positive else ""))
 
 
-def _check_model_config(cfg, hsi: int, lidar: int) -> None:
+def _check_model_config(cfg: object, hsi: int, lidar: int) -> None:
     if not isinstance(cfg, dict):
         raise InputError(f"'model' must be a JSON object, got {_show(cfg)}")
     unknown = next((k for k in cfg if k not in MODEL_FIELDS), None)
@@ -122,10 +122,19 @@ def _check_model_config(cfg, hsi: int, lidar: int) -> None:
             raise InputError(f"'{key}' is 0 but the model uses that modality")
 
 
-def validate_manifest(manifest: dict, path, for_prediction: bool = False) -> None:
-    """Every key a reader uses, type and size. for_prediction (load_model) also requires what
-    prediction needs: the normalisation, and class embeddings of the text encoder's dimension
-    (the prompt dock reads older or partial manifests that lack them)."""
+def validate_manifest(manifest: dict, path: str | os.PathLike, for_prediction: bool = False) -> None:
+    """Check every key a reader uses: type and size.
+
+    Args:
+        manifest: the parsed manifest.
+        path: the model file, named in messages.
+        for_prediction: also require what prediction needs (load_model): the normalisation, and
+            class embeddings of the text encoder's dimension (the prompt dock reads older or
+            partial manifests that lack them).
+
+    Raises:
+        ModelFileError: the manifest is not a JSON object or fails a check (the message names the path).
+    """
     if not isinstance(manifest, dict):
         raise ModelFileError(f"{path}: the manifest is damaged (not a JSON object)")
     try:
@@ -135,7 +144,7 @@ def validate_manifest(manifest: dict, path, for_prediction: bool = False) -> Non
 
 
 def _validate(manifest: dict, for_prediction: bool) -> None:
-    def need(key):
+    def need(key: str):
         if key not in manifest:
             raise InputError(f"the manifest lacks '{key}'")
         return manifest[key]

@@ -5,6 +5,8 @@ Arrays are channel-first (B, H, W) here, like raster windows and torch tensors.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
+
 from .errors import InputError
 
 
@@ -24,8 +26,23 @@ def band_stats(chw: np.ndarray, valid: np.ndarray | None = None, max_pixels: int
     return mean.astype(np.float32), np.where(std > 1e-6, std, 1.0).astype(np.float32)
 
 
-def normalise(chw: np.ndarray, mean, std, valid: np.ndarray | None = None, name: str = "raster") -> np.ndarray:
-    """(B, H, W) -> float32 z-scores; invalid pixels become 0 (the band mean)."""
+def normalise(chw: np.ndarray, mean: npt.ArrayLike, std: npt.ArrayLike, valid: np.ndarray | None = None,
+              name: str = "raster") -> np.ndarray:
+    """(B, H, W) -> float32 z-scores; invalid pixels (and NaN / inf) become 0 (the band mean).
+
+    Args:
+        chw: (B, H, W) values.
+        mean: B band means.
+        std: B band standard deviations.
+        valid: (H, W) bool mask; None = all valid.
+        name: the raster's name, for messages.
+
+    Returns:
+        A new (B, H, W) float32 array.
+
+    Raises:
+        InputError: the band count is not len(mean).
+    """
     mean = np.asarray(mean, np.float32)
     std = np.asarray(std, np.float32)
     if chw.shape[0] != mean.shape[0]:

@@ -1,6 +1,6 @@
 """Train and classify from sources of windows: in-memory arrays here, GDAL rasters in `raster/`.
 
-A source offers `.name`, `.height`, `.width`, `.bands` and
+A source (`WindowSource`) offers `.name`, `.height`, `.width`, `.bands` and
 `read_window_with_mask(x0, y0, w, h) -> ((B, h, w) float32, (h, w) bool valid)`: one read gives
 both. Classification streams tile by tile, so a raster source larger than memory classifies in
 bounded memory.
@@ -10,11 +10,13 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import numpy as np
 import torch
 
-from .inference import count_tiles, predict_tile, reflect_pad, tile_windows
+from .inference import Window, count_tiles, predict_tile, reflect_pad, tile_windows
 from .model import MMLGNet
 from .normalization import band_stats, normalise, valid_pixels
 from .prompts import PromptSet, class_embeddings
@@ -23,11 +25,57 @@ from .manifest import ClassInfo, Manifest
 from .reporter import Reporter, check_cancelled, or_null
 from .training import TrainConfig, resolve_device, train_model
 
+if TYPE_CHECKING:
+    from .text_encoders import TextEncoder
+
+T = TypeVar("T")
+# one tile for the network: its window, halo-padded normalised HSI and LiDAR, (rh, rw) valid mask
+Tile = tuple[Window, np.ndarray, np.ndarray, np.ndarray]
+
+
+class WindowSource(Protocol):
+    """What training and classification read: a named (bands, height, width) raster, by windows.
+
+    `ArraySource` (below) and the GDAL sources in `raster/` implement it.
+    """
+
+    @property
+    def name(self) -> str:
+        """Name used in messages, e.g. 'HSI (path)'."""
+
+    @property
+    def height(self) -> int:
+        """Rows."""
+
+    @property
+    def width(self) -> int:
+        """Columns."""
+
+    @property
+    def bands(self) -> int:
+        """Bands."""
+
+    def read_window_with_mask(self, x0: int, y0: int, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+        """Read a window: (B, h, w) float32 values and the (h, w) bool mask of valid pixels."""
+
+
+class WindowSink(Protocol):
+    """What classification writes: `ArraySink` (below) or the GeoTIFF sinks in `raster/`."""
+
+    def write_window(self, x0: int, y0: int, block: np.ndarray) -> None:
+        """Write an (h, w) block whose top-left pixel is column x0, row y0."""
+
 
 class ArraySource:
-    """A (B, H, W) array as a window source; nodata / NaN pixels are invalid."""
+    """A (B, H, W) array as a window source; nodata / NaN pixels are invalid.
 
-    def __init__(self, chw: np.ndarray, name: str = "array", nodata: float | None = None):
+    Args:
+        chw: (B, H, W) values, or (H, W) for one band.
+        name: name used in messages.
+        nodata: value marking invalid pixels (NaN / inf are always invalid).
+    """
+
+    def __init__(self, chw: np.ndarray, name: str = "array", nodata: float | None = None) -> None:
         if chw.ndim == 2:
             chw = chw[None]
         self.array, self.name, self.nodata = chw, name, nodata
@@ -36,31 +84,36 @@ class ArraySource:
     width = property(lambda self: self.array.shape[2])
     bands = property(lambda self: self.array.shape[0])
 
-    def read_window(self, x0, y0, w, h):
+    def read_window(self, x0: int, y0: int, w: int, h: int) -> np.ndarray:
+        """Returns: the (B, h, w) float32 window whose top-left pixel is column x0, row y0."""
         return np.asarray(self.array[:, y0:y0 + h, x0:x0 + w], dtype=np.float32)
 
-    def read_window_with_mask(self, x0, y0, w, h):
+    def read_window_with_mask(self, x0: int, y0: int, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+        """Returns: the window as `read_window` gives it and its (h, w) bool mask of valid pixels."""
         return (self.read_window(x0, y0, w, h),
                 valid_pixels(self.array[:, y0:y0 + h, x0:x0 + w], self.nodata))
 
 
-def named(src, label: str) -> str:
+def named(src: WindowSource, label: str) -> str:
     """'HSI (path)' as the inputs name their sources, else "HSI 'name'"."""
     return src.name if str(src.name).startswith(label) else f"{label} '{src.name}'"
 
 
-def check_same_size(hsi, lidar) -> None:
+def check_same_size(hsi: WindowSource, lidar: WindowSource) -> None:
+    """Raises: InputError when the two sources differ in height or width."""
     if (hsi.height, hsi.width) != (lidar.height, lidar.width):
         raise InputError(f"{named(hsi, 'HSI')} is {hsi.height} x {hsi.width} pixels but {named(lidar, 'LiDAR')} "
                          f"is {lidar.height} x {lidar.width}: they must share one grid")
 
 
-def read_whole(src) -> tuple[np.ndarray, np.ndarray]:
+def read_whole(src: WindowSource) -> tuple[np.ndarray, np.ndarray]:
+    """Returns: the whole source as (B, H, W) float32 values and the (H, W) valid mask."""
     return src.read_window_with_mask(0, 0, src.width, src.height)
 
 
-def fit(hsi, lidar, labels: np.ndarray, prompt_set: PromptSet, encoder, cfg: TrainConfig,
-        wavelengths=None, reporter: Reporter | None = None) -> tuple[MMLGNet, Manifest, dict]:
+def fit(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, prompt_set: PromptSet, encoder: TextEncoder,
+        cfg: TrainConfig, wavelengths: list[float | None] | None = None,
+        reporter: Reporter | None = None) -> tuple[MMLGNet, Manifest, dict]:
     """Train on whole sources (training scenes fit in memory).
 
     Args:
@@ -75,6 +128,10 @@ def fit(hsi, lidar, labels: np.ndarray, prompt_set: PromptSet, encoder, cfg: Tra
 
     Returns:
         (model, manifest, history).
+
+    Raises:
+        InputError: the sources or labels differ in size, every (labelled) pixel is nodata, or a
+            label id exceeds the prompt set's classes.
     """
     reporter = or_null(reporter)
     check_same_size(hsi, lidar)
@@ -93,10 +150,6 @@ def fit(hsi, lidar, labels: np.ndarray, prompt_set: PromptSet, encoder, cfg: Tra
     h_mean, h_std = band_stats(h_raw, valid)
     l_mean, l_std = band_stats(l_raw, valid)
     labels = np.where(valid, labels, 0)  # never learn from nodata pixels
-    present = np.unique(labels[labels > 0])
-    if present.size and present.max() > len(prompt_set.classes):
-        raise InputError(f"training labels hold class id {present.max()}, but the prompt set has only "
-                         f"{len(prompt_set.classes)} classes")
     t0 = time.perf_counter()
     emb = class_embeddings(prompt_set, encoder)
     reporter.log(f"encoded {len(prompt_set.classes)} class prompts with {encoder.identity()['model']} "
@@ -117,7 +170,7 @@ def fit(hsi, lidar, labels: np.ndarray, prompt_set: PromptSet, encoder, cfg: Tra
     return model, manifest, history
 
 
-def retarget(model: MMLGNet, manifest: Manifest, prompt_set: PromptSet, encoder) -> Manifest:
+def retarget(model: MMLGNet, manifest: Manifest, prompt_set: PromptSet, encoder: TextEncoder) -> Manifest:
     """Re-encode edited prompts with the model's text encoder: re-word or re-target a model.
 
     Args:
@@ -128,6 +181,9 @@ def retarget(model: MMLGNet, manifest: Manifest, prompt_set: PromptSet, encoder)
 
     Returns:
         The manifest with the new classes and prompts.
+
+    Raises:
+        InputError: the encoder's embedding size is not the model's.
     """
     if encoder.identity()["dim"] != model.cfg.embed_dim:
         raise InputError(f"text encoder gives {encoder.identity()['dim']}-d embeddings; the model was "
@@ -138,12 +194,20 @@ def retarget(model: MMLGNet, manifest: Manifest, prompt_set: PromptSet, encoder)
 
 
 class ArraySink:
-    """Collects classified windows in memory (the raster layer offers GeoTIFF sinks)."""
+    """Collects classified windows in memory (the raster layer offers GeoTIFF sinks).
 
-    def __init__(self, height, width, dtype, fill):
+    Args:
+        height: rows.
+        width: columns.
+        dtype: the array's dtype.
+        fill: initial value of every pixel.
+    """
+
+    def __init__(self, height: int, width: int, dtype: np.dtype | type, fill: float) -> None:
         self.array = np.full((height, width), fill, dtype)
 
-    def write_window(self, x0, y0, block):
+    def write_window(self, x0: int, y0: int, block: np.ndarray) -> None:
+        """Copy an (h, w) block into the array at column x0, row y0."""
         self.array[y0:y0 + block.shape[0], x0:x0 + block.shape[1]] = block
 
 
@@ -163,13 +227,17 @@ def auto_tile_size(model: MMLGNet, device: torch.device, requested: int | None =
 
 
 def for_inference(model: MMLGNet, dev: torch.device) -> MMLGNet:
-    """On the device, in eval mode; on CPU with channels-last weights, which oneDNN runs 1.3x
-    faster for the convolutions and 5x faster for the 9 x 9 context mean (benchmarks/results)."""
+    """Move the model to the device in eval mode.
+
+    On CPU the weights go channels-last, which oneDNN runs 1.3x faster for the convolutions and 5x
+    faster for the 9 x 9 context mean (benchmarks/results).
+    """
     model = model.to(dev).eval()
     return model.to(memory_format=torch.channels_last) if dev.type == "cpu" else model
 
 
-def _predict_safe(model, h, l, dev, amp_dtype, halo):
+def _predict_safe(model: MMLGNet, h: np.ndarray, l: np.ndarray, dev: torch.device, amp_dtype: torch.dtype | None,
+                  halo: int):
     """predict_tile; on CUDA out-of-memory split the tile in two (halo kept) and go on."""
     try:
         return predict_tile(model, h, l, dev, amp_dtype)
@@ -190,9 +258,12 @@ def _predict_safe(model, h, l, dev, amp_dtype, halo):
         return np.concatenate([r[0] for r in res], axis), np.concatenate([r[1] for r in res], axis)
 
 
-def _read_tiles(hsi, lidar, norm, windows, timers):
+def _read_tiles(hsi: WindowSource, lidar: WindowSource, norm: dict, windows: Iterable[Window],
+                timers: dict[str, float]) -> Iterator[Tile]:
     """Read (one read per source gives values and mask), normalise and pad each tile + halo.
-    GDAL releases the GIL, so this runs in a reader thread overlapping I/O with the network."""
+
+    GDAL releases the GIL, so this runs in a reader thread overlapping I/O with the network.
+    """
     for win in windows:
         t0 = time.perf_counter()
         args = (win.rx0, win.ry0, win.rw, win.rh)
@@ -208,7 +279,7 @@ def _read_tiles(hsi, lidar, norm, windows, timers):
         yield item
 
 
-def _prefetch(gen, depth: int = 2):
+def _prefetch(gen: Iterable[T], depth: int = 2) -> Iterator[T]:
     """Run a generator in a background thread, `depth` items ahead; re-raise its errors."""
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -243,8 +314,8 @@ def _prefetch(gen, depth: int = 2):
                 pass
 
 
-def classify(model: MMLGNet, manifest: Manifest, hsi, lidar, class_sink, similarity_sink=None,
-             tile: int | None = None, device: str = "auto", reporter: Reporter | None = None,
+def classify(model: MMLGNet, manifest: Manifest, hsi: WindowSource, lidar: WindowSource, class_sink: WindowSink,
+             similarity_sink: WindowSink | None = None, tile: int | None = None, device: str = "auto", reporter: Reporter | None = None,
              amp: bool = False, prefetch: bool = True) -> dict:
     """Stream tiles: read window + halo from both sources, normalise, predict, write.
 
@@ -265,6 +336,10 @@ def classify(model: MMLGNet, manifest: Manifest, hsi, lidar, class_sink, similar
 
     Returns:
         Run statistics (pixels, valid_pixels, tiles, tile, seconds, device, per-stage seconds).
+
+    Raises:
+        InputError: the sources differ in size or band count from the model, or every pixel is nodata.
+        Cancelled: the reporter asked to stop.
     """
     reporter = or_null(reporter)
     log = reporter.log
@@ -295,10 +370,13 @@ def classify(model: MMLGNet, manifest: Manifest, hsi, lidar, class_sink, similar
             "seconds": seconds, "device": str(dev), **{f"{k}_seconds": v for k, v in timers.items()}}
 
 
-def _predict_tiles(model, tiles, n, dev, amp_dtype, halo, class_sink, similarity_sink, timers,
+def _predict_tiles(model: MMLGNet, tiles: Iterable[Tile], n: int, dev: torch.device, amp_dtype: torch.dtype | None,
+                   halo: int, class_sink: WindowSink, similarity_sink: WindowSink | None, timers: dict[str, float],
                    reporter: Reporter | None = None) -> int:
-    """Predict each (window, padded HSI, padded LiDAR, valid) tile and write its inner part:
-    class 0 and similarity NaN where invalid. Returns the number of valid pixels."""
+    """Predict each (window, padded HSI, padded LiDAR, valid) tile and write its inner part.
+
+    Class 0 and similarity NaN where invalid. Returns the number of valid pixels.
+    """
     valid_count = 0
     for i, (win, h, l, valid) in enumerate(tiles):
         check_cancelled(reporter)
@@ -321,10 +399,23 @@ def _predict_tiles(model, tiles, n, dev, amp_dtype, halo, class_sink, similarity
 
 
 def predict_scene(model: MMLGNet, hsi: np.ndarray, lidar: np.ndarray, valid: np.ndarray | None = None,
-                  tile: int = 256, device: str | torch.device = "cpu", amp_dtype=None):
-    """Already-normalised (Bh, H, W) HSI and (Bl, H, W) LiDAR in memory -> (class ids uint16 with
-    0 = nodata, cosine float32 with NaN at nodata), through the same tile loop as `classify`.
-    amp_dtype applies on any device (benchmarks compare bf16 with float32 on CPU too)."""
+                  tile: int = 256, device: str | torch.device = "cpu",
+                  amp_dtype: torch.dtype | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Classify in-memory arrays through the same tile loop as `classify`.
+
+    Args:
+        model: the network.
+        hsi: already-normalised (Bh, H, W) HSI.
+        lidar: already-normalised (Bl, H, W) LiDAR.
+        valid: (H, W) bool mask; None = every pixel valid.
+        tile: tile size.
+        device: where the network runs.
+        amp_dtype: autocast dtype (e.g. torch.bfloat16) on any device (benchmarks compare bf16 with
+            float32 on CPU too); None = float32.
+
+    Returns:
+        (class ids uint16 with 0 = nodata, winning cosine float32 with NaN at nodata), each (H, W).
+    """
     dev = torch.device(device)
     model = for_inference(model, dev)
     halo = model.cfg.patch_size // 2

@@ -17,13 +17,18 @@ import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
 from .errors import PromptError
+
+if TYPE_CHECKING:
+    from .text_encoders import TextEncoder
 
 DEFAULT_TEMPLATES = ("a hyperspectral image of {}", "an aerial hyperspectral and lidar view of {}")
 DEFAULT_COLOUR = "#808080"
-MAX_CLASSES = 65535  # class maps are UInt16 and 0 is nodata
+from .defaults import MAX_CLASSES  # noqa: E402 (class maps are UInt16 and 0 is nodata)
 _COLOUR = re.compile(r"#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?")
 
 
@@ -33,7 +38,7 @@ def _clip(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[:n - 3] + "..."
 
 
-def _show(value) -> str:
+def _show(value: object) -> str:
     """A short description of a (possibly hostile) value for an error message."""
     if isinstance(value, dict):
         return "a JSON object"
@@ -45,7 +50,7 @@ def _show(value) -> str:
         return type(value).__name__
 
 
-def _text(value, what: str) -> str:
+def _text(value: object, what: str) -> str:
     """A str that can be written out as UTF-8 (JSON may hold lone surrogates)."""
     if not isinstance(value, str):
         raise PromptError(f"{what} must be text, got {_show(value)}")
@@ -62,8 +67,11 @@ def _check_class_count(n: int) -> None:
 
 
 def _check_template(t: str) -> None:
-    """Exactly one bare {}: no field name, conversion or format spec ('{:>999999999}' would
-    allocate gigabytes in t.format(name))."""
+    """Check that a template holds exactly one bare {}.
+
+    No field name, conversion or format spec: '{:>999999999}' would allocate gigabytes in
+    t.format(name).
+    """
     try:
         fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(t) if name is not None]
     except ValueError as exc:  # a lone { or }
@@ -78,13 +86,15 @@ def _check_template(t: str) -> None:
 
 @dataclass
 class ClassPrompt:
+    """One class: its id in the class map (1..K), name, colour (#rrggbb[aa]) and own prompts."""
+
     id: int
     name: str
     color: str = DEFAULT_COLOUR
     prompts: list[str] = field(default_factory=list)
 
 
-def _parse_class(i: int, item) -> ClassPrompt:
+def _parse_class(i: int, item: object) -> ClassPrompt:
     """The i-th (1-based) entry of "classes"."""
     if not isinstance(item, dict):
         raise PromptError(f"class #{i} must be a JSON object, got {_show(item)}")
@@ -111,15 +121,19 @@ def _parse_class(i: int, item) -> ClassPrompt:
 
 @dataclass
 class PromptSet:
+    """The classes and the templates applied to every class name."""
+
     classes: list[ClassPrompt]
     templates: list[str] = field(default_factory=lambda: list(DEFAULT_TEMPLATES))
 
     @property
     def names(self) -> list[str]:
+        """The class names, in class order."""
         return [c.name for c in self.classes]
 
     @property
     def colours(self) -> list[str]:
+        """The class colours, in class order."""
         return [c.color for c in self.classes]
 
     def texts_per_class(self) -> list[list[str]]:
@@ -132,15 +146,22 @@ class PromptSet:
         return out
 
     def to_dict(self) -> dict:
+        """Returns: the JSON form (see the module docstring)."""
         return {"templates": list(self.templates),
                 "classes": [{"id": c.id, "name": c.name, "color": c.color,
                              "prompts": list(c.prompts)} for c in self.classes]}
 
     def to_json(self) -> str:
+        """Returns: the JSON form as indented text."""
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
     @classmethod
     def from_dict(cls, data: dict) -> "PromptSet":
+        """Parse and validate the JSON form.
+
+        Raises:
+            PromptError: any malformed value, named in the message.
+        """
         if not isinstance(data, dict) or not isinstance(data.get("classes"), list):
             raise PromptError('prompt set must be a JSON object with a "classes" list')
         _check_class_count(len(data["classes"]))  # before the per-class work
@@ -154,7 +175,12 @@ class PromptSet:
         return ps
 
     def validate(self) -> None:
-        """Checks across classes (from_dict has checked each value's type)."""
+        """Run the checks across classes (from_dict has checked each value's type).
+
+        Raises:
+            PromptError: no classes or too many, ids not 1..K in order, a repeated name, a bad
+                template, or neither templates nor prompts.
+        """
         if not self.classes:
             raise PromptError("prompt set has no classes")
         _check_class_count(len(self.classes))
@@ -211,6 +237,11 @@ def _read_text(path: Path) -> str:
     return text
 
 
+def is_inline_json(source: str) -> bool:
+    """Whether a prompts value is JSON text (else it names a file)."""
+    return str(source).lstrip().removeprefix("\ufeff").lstrip().startswith("{")
+
+
 def load_prompt_set(source: str | Path) -> PromptSet:
     """From a JSON string or a path to a JSON file."""
     if isinstance(source, Path):
@@ -219,7 +250,7 @@ def load_prompt_set(source: str | Path) -> PromptSet:
         text = str(source).lstrip().removeprefix("\ufeff").lstrip()
         if not text.strip():
             raise PromptError("prompt set is empty")
-        if not text.startswith("{"):
+        if not is_inline_json(text):
             text = _read_text(Path(str(source)))
     try:
         data = json.loads(text)
@@ -251,7 +282,7 @@ def names_prompt_set(names: list[str], colours: list[str] | None = None) -> Prom
     return PromptSet([ClassPrompt(i + 1, n, colours[i], []) for i, n in enumerate(names)])
 
 
-def class_embeddings(prompt_set: PromptSet, encoder) -> np.ndarray:
+def class_embeddings(prompt_set: PromptSet, encoder: TextEncoder) -> np.ndarray:
     """(K, D) float32, unit rows: mean of each class's normalised text embeddings."""
     per_class = prompt_set.texts_per_class()
     # one encode call for all classes: per-call overhead made 10,000 classes take minutes

@@ -5,7 +5,7 @@ the worker's JSON-lines pipe). torch-free.
 """
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TextIO, runtime_checkable
 
 from .errors import Cancelled
 
@@ -87,7 +87,7 @@ def check_cancelled(reporter: Reporter | None) -> None:
 class TerminalReporter:
     """The command line's reporter: one self-overwriting progress line and log lines on stderr."""
 
-    def __init__(self, label: str = "", stream=None) -> None:  # noqa: ANN001 (a text stream)
+    def __init__(self, label: str = "", stream: TextIO | None = None) -> None:
         """Args: label: word before the progress counter (epoch, tile); stream: default sys.stderr."""
         import sys
         import time

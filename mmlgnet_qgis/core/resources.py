@@ -11,6 +11,7 @@ _PACKAGE = Path(__file__).resolve().parents[1]
 
 
 def resources_dir() -> Path:
+    """Returns: the shipped resources folder: inside the plugin folder, else beside the package."""
     for candidate in (_PACKAGE / "resources", _PACKAGE.parent / "resources"):
         if candidate.is_dir():
             return candidate

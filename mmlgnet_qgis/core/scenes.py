@@ -14,6 +14,8 @@ from .errors import DependencyError, InputError
 
 @dataclass(frozen=True)
 class Scene:
+    """A benchmark scene: classes, colours, nominal grid and the .mat file of each input."""
+
     name: str
     class_names: tuple[str, ...]
     colours: tuple[str, ...]
@@ -113,6 +115,11 @@ def as_bands_last(array: np.ndarray) -> np.ndarray:
 
 
 def as_labels(array: np.ndarray) -> np.ndarray:
+    """Squeeze a label array to (H, W) int64.
+
+    Raises:
+        InputError: not 2-D after squeezing, or a negative id.
+    """
     labels = np.asarray(array)
     labels = np.squeeze(labels)
     if labels.ndim != 2:

@@ -24,8 +24,14 @@ def _spectrum(kind: int, wl: np.ndarray) -> np.ndarray:
     return 0.08 + 0.02 * (wl - wl.min()) / np.ptp(wl)   # asphalt: dark, flat
 
 
-def render_scene(height: int = 96, width: int = 128, bands: int = 32, seed: int = 0):
-    """Returns hsi (bands, H, W) float32, lidar (1, H, W), labels (H, W) 1..5, train mask, test mask."""
+def render_scene(height: int = 96, width: int = 128, bands: int = 32,
+                 seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Render a small seeded scene of five classes in 16-pixel blocks.
+
+    Returns:
+        hsi (bands, H, W) float32, lidar (1, H, W) float32, labels (H, W) 1..5, train and test
+        labels (H, W; 0 elsewhere) and the band centres (nm).
+    """
     rng = np.random.default_rng(seed)
     wl = np.linspace(400, 1000, bands)
     block = 16

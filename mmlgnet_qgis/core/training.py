@@ -20,6 +20,8 @@ from .reporter import Reporter, check_cancelled, or_null
 
 @dataclass
 class TrainConfig:
+    """Training settings, stored in the manifest (`to_dict`); `model` overrides ModelConfig fields."""
+
     epochs: int = defaults.EPOCHS
     batch_size: int = defaults.BATCH_SIZE
     lr: float = defaults.LEARNING_RATE
@@ -36,17 +38,24 @@ class TrainConfig:
     amp: bool = True                 # bf16 autocast on CUDA only
     model: dict = field(default_factory=dict)   # overrides of ModelConfig widths etc.
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
+        """Raises: InputError for an unknown loss or epochs < 1."""
         if self.loss not in LOSS_MODES:
             raise InputError(f"loss must be one of {LOSS_MODES}, got {self.loss!r}")
         if self.epochs < 1:
             raise InputError(f"epochs must be >= 1, got {self.epochs}")
 
     def to_dict(self) -> dict:
+        """Returns: the settings as a JSON-ready dict."""
         return asdict(self)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
+    """Turn auto / cpu / cuda[:N] into a torch device (auto: CUDA when torch sees a GPU).
+
+    Raises:
+        InputError: an unknown name, or cuda without a CUDA GPU.
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -56,7 +65,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def pad_scene(array: np.ndarray | torch.Tensor, halo: int, device) -> torch.Tensor:
+def pad_scene(array: np.ndarray | torch.Tensor, halo: int, device: torch.device | str) -> torch.Tensor:
     """(C, H, W) -> (C, H+2h, W+2h) reflect-padded tensor on the device (scene-edge patches)."""
     t = torch.as_tensor(array, dtype=torch.float32, device=device)
     return F.pad(t[None], (halo, halo, halo, halo), mode="reflect")[0]
@@ -110,7 +119,7 @@ def train_model(hsi: np.ndarray, lidar: np.ndarray, labels: np.ndarray, class_em
         raise InputError("the training labels hold no labelled pixel (all 0)")
     y_np = labels[rows_np, cols_np].astype(np.int64) - 1
     if y_np.max() >= k:
-        raise InputError(f"training labels contain class {y_np.max() + 1}, but only {k} classes have prompts")
+        raise InputError(f"training labels hold class id {y_np.max() + 1}, but the prompt set has only {k} classes")
 
     mcfg = ModelConfig(hsi_bands=hsi.shape[0], lidar_bands=lidar.shape[0],
                        embed_dim=class_embeddings.shape[1], **cfg.model)
@@ -126,7 +135,7 @@ def train_model(hsi: np.ndarray, lidar: np.ndarray, labels: np.ndarray, class_em
     total = cfg.epochs * steps_per_epoch
     warm = cfg.warmup_epochs * steps_per_epoch
 
-    def lr_at(step):  # linear warm-up, then cosine decay to 1 %
+    def lr_at(step: int) -> float:  # linear warm-up, then cosine decay to 1 %
         if step < warm:
             return (step + 1) / warm
         return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
