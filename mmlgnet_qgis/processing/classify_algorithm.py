@@ -9,7 +9,7 @@ from qgis.core import (QgsProcessingParameterBoolean, QgsProcessingParameterDefi
 from ..app.requests import ClassifyRequest
 from . import dependencies
 from .algorithm_base import DEVICES, MMLGNetAlgorithm, optional_string, raster_path, run_request, threads_parameter
-from .layer_style import style_on_load
+from .layer_style import style_classify_outputs
 from .lidar_parameters import CLOUD_FIELDS, add_cloud_parameters, cloud_fields, lidar_input
 
 
@@ -67,11 +67,11 @@ class ClassifyAlgorithm(MMLGNetAlgorithm):
 
     def prepare(self, parameters, context, feedback):
         self.hsi = raster_path(self, parameters, "HSI", context, "HSI")
+        self.hsi_name = self.parameterAsRasterLayer(parameters, "HSI", context).name()  # names the outputs
         self.lidar = lidar_input(self, parameters, context)
 
     def process(self, parameters, context, feedback):
         dependencies.require()
-        from ..raster.writer import qml_path_for
         request = ClassifyRequest(
             model=self.parameterAsFile(parameters, "MODEL", context), hsi=self.hsi, lidar=self.lidar,
             out=self.parameterAsOutputLayer(parameters, "OUTPUT", context),
@@ -85,7 +85,7 @@ class ClassifyAlgorithm(MMLGNetAlgorithm):
             resample_lidar=self.parameterAsBool(parameters, "RESAMPLE", context),
             **cloud_fields(self, parameters, context))
         result = run_request(request, feedback, "tile")
-        style_on_load(context, result.out, qml_path_for(result.out), result.classes, result.colours)
+        style_classify_outputs(context, self.hsi_name, result)  # 'trento HSI · MMLGNet classes', viridis confidence
         outputs = {"OUTPUT": result.out}
         if result.confidence:
             outputs["CONFIDENCE"] = result.confidence

@@ -113,3 +113,28 @@ def test_imported_hsi_is_named_after_scene_and_opens_in_natural_colour(qgis_app,
         assert (renderer.redBand(), renderer.greenBand(), renderer.blueBand()) == (6, 4, 2)
     finally:
         QgsProject.instance().removeMapLayers([lyr.id() for lyr in layers])
+
+
+def test_classify_results_are_named_after_the_hsi_layer_and_styled(qgis_app, small_scene, tmp_path):
+    """mmlgnet:classify from the toolbox: 'trento HSI · MMLGNet classes' (paletted) and
+    '… · MMLGNet confidence' (viridis, legend naming the cosine), not 'Classified raster'."""
+    import processing
+    from qgis.core import (QgsPalettedRasterRenderer, QgsProject, QgsRasterLayer,
+                           QgsSingleBandPseudoColorRenderer)
+    hsi = QgsRasterLayer(small_scene["hsi"], "trento HSI", "gdal")
+    QgsProject.instance().addMapLayer(hsi)
+    try:
+        processing.runAndLoadResults("mmlgnet:classify", {
+            "HSI": hsi.id(), "LIDAR": small_scene["lidar"], "MODEL": small_scene["model"], "DEVICE": 1,
+            "THREADS": 1, "OUTPUT": str(tmp_path / "classes.tif"), "CONFIDENCE": str(tmp_path / "conf.tif")})
+        classes = _loaded("trento HSI · MMLGNet classes")
+        confidence = _loaded("trento HSI · MMLGNet confidence")
+        assert len(classes) == 1 and len(confidence) == 1
+        assert isinstance(classes[0].renderer(), QgsPalettedRasterRenderer)
+        renderer = confidence[0].renderer()
+        assert isinstance(renderer, QgsSingleBandPseudoColorRenderer)
+        shader = renderer.shader().rasterShaderFunction()
+        assert "cosine of the winning prompt" in shader.legendSettings().maximumLabel()
+        assert "singlebandpseudocolor" in (tmp_path / "conf.qml").read_text()  # opens so anywhere
+    finally:
+        QgsProject.instance().removeMapLayers([lyr.id() for lyr in _loaded("trento HSI")])
