@@ -63,8 +63,8 @@ def torch_index_args(variant: str) -> list[list[str]]:
     override = os.environ.get(TORCH_INDEX_ENV, "").strip()
     if override:
         return [[] if override == "default" else ["--index-url", override]]
-    if variant == "cpu":
-        return [["--index-url", CPU_INDEX], []]
+    if variant == "cpu":  # short timeouts: a firewalled index must not hang the install for minutes
+        return [["--index-url", CPU_INDEX, "--timeout", "20", "--retries", "1"], []]
     return [[]]
 
 
@@ -131,6 +131,14 @@ class _Steps:
     def __init__(self, reporter, env: dict) -> None:
         self.reporter, self.env = reporter, env
         self.tail: list[str] = []
+        self.seconds: dict = {}  # step -> seconds, for the record
+        self._last = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        """Record the time since the previous lap under `step`."""
+        now = time.perf_counter()
+        self.seconds[step] = round(now - self._last, 1)
+        self._last = now
 
     def run(self, args: list[str], what: str) -> bool:
         """Run; True on exit code 0. The last output lines are kept for the error message."""
@@ -150,7 +158,9 @@ class _Steps:
         return proc.wait() == 0
 
     def fail(self, what: str) -> DependencyError:
-        return DependencyError(f"{what} failed:\n  " + "\n  ".join(self.tail[-10:]))
+        """The error for a failed step: pip's ERROR lines, else its last lines."""
+        errors = [line for line in self.tail if line.startswith("ERROR")]
+        return DependencyError(f"{what} failed:\n  " + "\n  ".join(errors or self.tail[-10:]))
 
 
 def _pip(python: str) -> list[str]:
@@ -193,6 +203,7 @@ def install(env_dir: str | os.PathLike | None = None, variant: str | None = None
         reporter.log(f"creating {env_dir} with {base_python}")
         if not steps.run([base_python, "-m", "venv", "--system-site-packages", str(env_dir)], "creating the venv"):
             raise steps.fail(f"creating the environment with {base_python}")
+    steps.lap("venv")
     reporter.progress(10, 100)
 
     pins = _pins(requirements)
@@ -201,21 +212,26 @@ def install(env_dir: str | os.PathLike | None = None, variant: str | None = None
         if i:
             reporter.warning(f"the {variant} torch index was unreachable or failed; trying pip's default index")
         if steps.run(_pip(python) + index + torch_reqs, f"installing torch ({variant})"):
+            torch_index = index[1] if index else "pip's default index"
             break
     else:
         raise steps.fail(f"installing torch ({variant})")
+    steps.lap("torch")
     reporter.progress(60, 100)
 
     if not steps.run(_pip(python) + ["-r", str(requirements)], "installing the pinned requirements"):
         raise steps.fail(f"installing {requirements.name}")
+    steps.lap("requirements")
     reporter.progress(85, 100)
 
     check = run_selfcheck(python, reporter)
+    steps.lap("selfcheck")
     if check.get("problems"):
         raise DependencyError(f"the environment was installed but its self-check failed: {'; '.join(check['problems'])}")
-    record = {"python": python, "variant": variant, "requirements": str(requirements),
+    record = {"python": python, "variant": variant, "torch_index": torch_index, "requirements": str(requirements),
               "requirements_sha256": environment.requirements_hash(requirements), "selfcheck": check,
-              "installed_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": round(time.perf_counter() - started, 1)}
+              "installed_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": round(time.perf_counter() - started, 1),
+              "step_seconds": steps.seconds}
     _write_marker(env_dir, record)
     reporter.progress(100, 100)
     reporter.log(f"MMLGNet environment ready in {record['seconds']:.0f} s: {check['line']}")
