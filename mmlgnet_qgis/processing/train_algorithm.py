@@ -14,7 +14,10 @@ from . import dependencies
 from .algorithm_base import (DEVICES, SCENES, MMLGNetAlgorithm, optional_string, raster_path, run_request,
                              threads_parameter, vector_path)
 from .lidar_parameters import CLOUD_FIELDS, add_cloud_parameters, cloud_fields, lidar_input
+from .output_defaults import default_model_path
 from .project_prompts import read_project_prompts
+
+TEXT_ENCODER_WIDGET = "mmlgnet_qgis.gui.processing_widgets.TextEncoderWrapper"
 
 # the default loss first: enum index 0 is the default
 LOSSES = [defaults.DEFAULT_LOSS] + [m for m in defaults.LOSS_MODES if m != defaults.DEFAULT_LOSS]
@@ -85,7 +88,9 @@ class TrainAlgorithm(MMLGNetAlgorithm):
         self.addParameter(QgsProcessingParameterEnum(
             "SCENE", self.tr("Benchmark scene (class names and prompts when no prompt set is given)"),
             SCENES, defaultValue=0))
-        self.addParameter(QgsProcessingParameterString("TEXT_ENCODER", self.tr("Text encoder"), "minilm"))
+        encoder = QgsProcessingParameterString("TEXT_ENCODER", self.tr("Text encoder"), "minilm")
+        encoder.setMetadata({"widget_wrapper": {"class": TEXT_ENCODER_WIDGET}})  # known encoders + custom
+        self.addParameter(encoder)
         self.addParameter(QgsProcessingParameterNumber("EPOCHS", self.tr("Epochs"), INT, defaults.EPOCHS, minValue=1))
         self.addParameter(QgsProcessingParameterNumber(
             "PATCH_SIZE", self.tr("Patch size (odd, pixels)"), INT, defaults.PATCH_SIZE, minValue=7, maxValue=63))
@@ -112,7 +117,8 @@ class TrainAlgorithm(MMLGNetAlgorithm):
         self.addParameter(p)
         self.addParameter(threads_parameter())
         self.addParameter(QgsProcessingParameterFileDestination(
-            "MODEL", self.tr("Model file"), "MMLGNet model (*.safetensors)"))
+            "MODEL", self.tr("Model file"), "MMLGNet model (*.safetensors)",
+            default_model_path()))  # the file training is for: never a temporary one by default
         self.addParameter(QgsProcessingParameterFileDestination(
             "LOG", self.tr("Training log"), "Text files (*.txt)", optional=True, createByDefault=False))
         self.addParameter(QgsProcessingParameterFileDestination(
