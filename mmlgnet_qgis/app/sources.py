@@ -20,6 +20,7 @@ from ..core.scenes import SCENES, as_bands_last, as_labels, load_mat_array, load
 
 if TYPE_CHECKING:  # GDAL loads only for GDAL inputs
     from ..raster.grid import RasterGrid
+    from .hsi_bands import HsiSelection
     from .lidar_source import CloudOptions
 
 
@@ -28,12 +29,13 @@ def is_mat(spec: str) -> bool:
     return split_mat_spec(str(spec))[0].lower().endswith(".mat")
 
 
-def open_image(spec: str, name: str) -> WindowSource:
+def open_image(spec: str, name: str, select: HsiSelection | None = None) -> WindowSource:
     """HSI or LiDAR input as a window source; .mat cubes are rows x cols x bands.
 
     Args:
         spec: file.mat, file.mat:KEY or a GDAL raster path.
         name: 'HSI' or 'LiDAR', used in messages.
+        select: the bands to read and the scale (app.hsi_bands), for GDAL rasters.
 
     Returns:
         An ArraySource (.mat) or a RasterSource (GDAL).
@@ -47,12 +49,17 @@ def open_image(spec: str, name: str) -> WindowSource:
     if not Path(spec).is_file():
         raise FileNotFoundError(f"{name} raster not found: {spec}")
     from ..raster.reader import RasterSource
+    if select is not None and (select.bands is not None or select.scale != 1.0):
+        note = select.describe()
+        return RasterSource(spec, name=f"{name} ({spec}{', ' + note if note else ''})", bands=select.bands,
+                            scale=select.scale)
     return RasterSource(spec, name=f"{name} ({spec})")
 
 
 @contextmanager
 def opened_pair(hsi_spec: str, lidar_spec: str, resample: bool, reporter: Reporter, cloud: CloudOptions | None = None,
-                scene: str | None = None) -> Iterator[tuple[WindowSource, WindowSource]]:
+                scene: str | None = None, hsi_select: HsiSelection | None = None,
+                ) -> Iterator[tuple[WindowSource, WindowSource]]:
     """HSI and LiDAR window sources on one pixel grid, closed after the block.
 
     GDAL rasters must share CRS, extent and pixel size (GridMismatchError names both grids)
@@ -65,11 +72,12 @@ def opened_pair(hsi_spec: str, lidar_spec: str, resample: bool, reporter: Report
         reporter: logs the grid.
         cloud: lidar_source.CloudOptions when LiDAR is LAS/LAZ point clouds: rasterised onto the HSI grid.
         scene: the benchmark scene, whose nominal grid a .mat HSI has (for point clouds).
+        hsi_select: the HSI bands to read and their scale (ENVI bad-band list, reflectance scale).
 
     Yields:
         (hsi, lidar) sources.
     """
-    hsi = open_image(hsi_spec, "HSI")
+    hsi = open_image(hsi_spec, "HSI", hsi_select)
     lidar = None
     try:
         if cloud is not None:  # on the HSI grid by construction
@@ -95,11 +103,12 @@ def opened_pair(hsi_spec: str, lidar_spec: str, resample: bool, reporter: Report
                 src.close()
 
 
-def wavelengths_of(spec: str) -> list[float] | None:
+def wavelengths_of(spec: str, select: HsiSelection | None = None) -> list[float] | None:
     """Band centres (nm) from a benchmark .mat's 'wavelengths_nm' or a raster's band metadata.
 
     Args:
         spec: the HSI input.
+        select: the bands read (app.hsi_bands); None: all.
 
     Returns:
         One centre per band (None for a band without one), or None when unknown.
@@ -107,7 +116,7 @@ def wavelengths_of(spec: str) -> list[float] | None:
     if is_mat(spec):
         return load_wavelengths(spec)
     from ..raster.reader import RasterSource
-    with RasterSource(spec) as src:
+    with RasterSource(spec, bands=select.bands if select is not None else None) as src:
         return src.wavelengths()
 
 
@@ -129,7 +138,8 @@ def read_labels(spec: str, like: WindowSource | None = None) -> np.ndarray:
     return read_raster_labels(spec, getattr(like, "grid", None))
 
 
-def check_wavelengths(manifest: Manifest, hsi_spec: str, reporter: Reporter) -> None:
+def check_wavelengths(manifest: Manifest, hsi_spec: str, reporter: Reporter,
+                      select: HsiSelection | None = None) -> None:
     """Refuse an HSI whose bands sit elsewhere in the spectrum than the model's.
 
     Same band count, different meaning: another sensor, or bands in another order. Needs both
@@ -139,11 +149,12 @@ def check_wavelengths(manifest: Manifest, hsi_spec: str, reporter: Reporter) -> 
         manifest: the model's manifest.
         hsi_spec: the HSI input.
         reporter: logs how close the centres are.
+        select: the bands read (app.hsi_bands); None: all.
     """
     trained = manifest.wavelengths_nm
     if not trained:
         return
-    here = wavelengths_of(hsi_spec)
+    here = wavelengths_of(hsi_spec, select)
     if not here or len(here) != len(trained):
         return  # unknown here, or a band-count mismatch that classify() names
     trained = np.array([np.nan if v is None else v for v in trained], float)  # None: a band without a centre

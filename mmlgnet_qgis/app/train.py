@@ -5,6 +5,7 @@ from ..core import defaults
 from ..core.atomic_files import write_text_atomic
 from ..core.errors import InputError
 from ..core.reporter import Reporter, or_null
+from .hsi_bands import hsi_selection
 from .labels import training_inputs
 from .lidar_source import training_options
 from .outputs import check_outputs, prompt_file, sibling
@@ -80,7 +81,8 @@ def run(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
                       distill_weight=req.distill_weight, ce_weight=req.ce_weight, device=req.device,
                       seed=req.seed, model=model_settings(req))
     cloud = training_options(req.lidar, req.lidar_products, req.lidar_fill_radius, req.lidar_crs)
-    with opened_pair(req.hsi, req.lidar, req.resample_lidar, rec, cloud, req.scene) as (hsi, lidar):
+    select = hsi_selection(req.hsi, None, rec)
+    with opened_pair(req.hsi, req.lidar, req.resample_lidar, rec, cloud, req.scene, select) as (hsi, lidar):
         labels, prompts = training_inputs(hsi, req.train_labels, req.label_vector, req.label_field, req.prompts,
                                           req.project_prompts, req.scene, rec)
         rec.log(f"{hsi.width} x {hsi.height} pixels, HSI {hsi.bands} bands, LiDAR {lidar.bands} band(s), "
@@ -90,9 +92,10 @@ def run(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
         encoder = build_text_encoder(req.text_encoder)
         with torch_threads(req.threads):
             model, manifest, history = fit(hsi, lidar, labels, prompts, encoder, cfg,
-                                           wavelengths=wavelengths_of(req.hsi), reporter=rec)
+                                           wavelengths=wavelengths_of(req.hsi, select), reporter=rec)
     manifest.scene = req.scene
     manifest.lidar_products = list(cloud.products) if cloud else None  # classify makes the same bands
+    manifest.hsi_spectral = select.record()  # bands the bad-band list kept, reflectance scale, fwhm
     written = []
     try:
         try:

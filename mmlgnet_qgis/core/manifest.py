@@ -32,6 +32,31 @@ def _lidar_products(data: dict, path: str) -> list | None:
     return products
 
 
+def _hsi_spectral(data: dict, path: str) -> dict | None:
+    """What training kept of the HSI's header (app.hsi_bands), checked (None: nothing recorded)."""
+    from .errors import ModelFileError
+    spec = data.get("hsi_spectral")
+    if spec is None:
+        return None
+
+    def bad(what: str) -> ModelFileError:
+        return ModelFileError(f"{path}: 'hsi_spectral' {what}, got {str(spec)[:80]}")
+    if not isinstance(spec, dict) or not isinstance(spec.get("source_bands"), int):
+        raise bad("must be a JSON object with 'source_bands'")
+    kept = spec.get("kept_bands")
+    if kept is not None and (not isinstance(kept, list) or len(kept) != data["hsi_bands"]
+                             or not all(isinstance(b, int) and 0 <= b < spec["source_bands"] for b in kept)):
+        raise bad(f"'kept_bands' must list {data['hsi_bands']} band indices below 'source_bands'")
+    scale = spec.get("reflectance_scale")
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0):
+        raise bad("'reflectance_scale' must be a positive number")
+    fwhm = spec.get("fwhm_nm")
+    if fwhm is not None and (not isinstance(fwhm, list) or len(fwhm) != data["hsi_bands"]
+                             or not all(type(v) in (int, float) for v in fwhm)):
+        raise bad(f"'fwhm_nm' must list {data['hsi_bands']} numbers")
+    return spec
+
+
 @dataclass
 class Manifest:
     """Everything in a model file but the weights."""
@@ -46,13 +71,14 @@ class Manifest:
     prompts: PromptSet | None = None
     wavelengths_nm: list | None = None           # band centres; None entries for unknown bands
     lidar_products: list | None = None           # LiDAR bands made from a point cloud ('ndsm', ...); None: a raster
+    hsi_spectral: dict | None = None             # bands kept by the HSI's bad-band list, reflectance scale, fwhm
     scene: str | None = None
     training: dict = field(default_factory=dict)  # settings and final numbers
     history: dict | None = None                  # per-epoch curves
     extra: dict = field(default_factory=dict)    # keys this version does not know, kept as they are
 
     KNOWN = ("hsi_bands", "lidar_bands", "model", "classes", "text_encoder", "class_embeddings",
-             "normalisation", "prompts", "wavelengths_nm", "lidar_products", "scene", "training", "history", "patch_size",
+             "normalisation", "prompts", "wavelengths_nm", "lidar_products", "hsi_spectral", "scene", "training", "history", "patch_size",
              "format", "format_version")
 
     @classmethod
@@ -78,6 +104,7 @@ class Manifest:
                    normalisation=data.get("normalisation"),
                    prompts=PromptSet.from_dict(data["prompts"]) if data.get("prompts") else None,
                    wavelengths_nm=data.get("wavelengths_nm"), lidar_products=_lidar_products(data, path),
+                   hsi_spectral=_hsi_spectral(data, path),
                    scene=data.get("scene"),
                    training=data.get("training") or {}, history=data.get("history"),
                    extra={k: v for k, v in data.items() if k not in cls.KNOWN})
@@ -89,7 +116,7 @@ class Manifest:
                "text_encoder": dict(self.text_encoder), "patch_size": self.patch_size,
                "wavelengths_nm": self.wavelengths_nm, "scene": self.scene, "training": self.training,
                "history": self.history}
-        for key in ("class_embeddings", "normalisation", "lidar_products"):
+        for key in ("class_embeddings", "normalisation", "lidar_products", "hsi_spectral"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         if self.prompts is not None:

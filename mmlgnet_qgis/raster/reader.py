@@ -12,13 +12,11 @@ import tempfile
 import numpy as np
 from osgeo import gdal
 
+from .envi import NM_PER_UNIT
 from .grid import GridMismatchError, RasterGrid, check_aligned, grid_of, open_raster
 from ..core.errors import InputError
 
 gdal.UseExceptions()
-
-_NM_PER_UNIT = {"nm": 1.0, "nanometers": 1.0, "um": 1000.0, "micrometers": 1000.0, "µm": 1000.0,
-                "micrometres": 1000.0, "nanometres": 1.0}
 
 _RESAMPLING = {
     "nearest": gdal.GRA_NearestNeighbour, "near": gdal.GRA_NearestNeighbour,
@@ -28,16 +26,27 @@ _RESAMPLING = {
 
 
 class RasterSource:
-    """A raster opened read-only, read window by window as float32 (bands, h, w)."""
+    """A raster opened read-only, read window by window as float32 (bands, h, w).
 
-    def __init__(self, path: str | os.PathLike, name: str | None = None):
+    `bands` (0-based) reads a subset, e.g. the good bands of an ENVI bad-band list; `scale`
+    multiplies the values read (reflectance scale factors of two sensors made to agree).
+    """
+
+    def __init__(self, path: str | os.PathLike, name: str | None = None, bands: list[int] | None = None,
+                 scale: float = 1.0):
         self.path = str(path)
         self.name = name or os.path.basename(self.path.rstrip("/")) or self.path
         self._ds = open_raster(self.path)
         self.grid = RasterGrid.from_dataset(self._ds)
         if self.grid.band_count < 1:
             raise InputError(f"{self.name}: {self.path} has no raster bands")
-        self._bands = [self._ds.GetRasterBand(i + 1) for i in range(self.grid.band_count)]
+        self.all_band_count = self.grid.band_count
+        self.band_subset = None if bands is None else [int(b) for b in bands]
+        self.scale = float(scale)
+        if self.band_subset is not None:
+            self.grid.nodata = [self.grid.nodata[b] for b in self.band_subset]
+            self.grid.band_count = len(self.band_subset)
+        self._bands = [self._ds.GetRasterBand(i + 1) for i in (self.band_subset or range(self.grid.band_count))]
         # A per-dataset mask (alpha band, .msk sidecar) marks invalid pixels as well as nodata.
         flags = self._bands[0].GetMaskFlags()
         self._dataset_mask = bool(flags & gdal.GMF_PER_DATASET) and not flags & gdal.GMF_NODATA
@@ -70,27 +79,29 @@ class RasterSource:
     def band_descriptions(self) -> list[str]:
         return [b.GetDescription() for b in self._bands]
 
+    def spectral(self):  # noqa: ANN201 (envi.SpectralInfo)
+        """The ENVI header's wavelengths, fwhm, bad-band list and scale factor, for all bands."""
+        from .envi import spectral_info
+        return spectral_info(self._ds, self.path)
+
     def wavelengths(self) -> list[float] | None:
-        """Band centres in nm from GDAL band metadata (WAVELENGTH + WAVELENGTH_UNITS, as written by
-        mmlgnet:importbenchmark and GDAL's ENVI driver), else the ENVI header's 'wavelength'
-        list; None unless every band has one."""
+        """Band centres in nm of the bands read: the ENVI header's 'wavelength' list (units nm or
+        µm), else GDAL band metadata (WAVELENGTH + WAVELENGTH_UNITS, as written by
+        mmlgnet:importbenchmark); None unless every band has one."""
+        envi = self.spectral().wavelengths_nm
+        if envi is not None:
+            return [envi[b] for b in self.band_subset] if self.band_subset is not None else envi
+        if self._ds.GetMetadataItem("wavelength", "ENVI"):
+            return None  # a header whose 'wavelength' is no length (band index, wavenumber)
         out = []
         for band in self._bands:
             value = band.GetMetadataItem("WAVELENGTH") or band.GetMetadataItem("wavelength")
             units = band.GetMetadataItem("WAVELENGTH_UNITS") or band.GetMetadataItem("wavelength_units") or ""
             try:
-                out.append(float(value) * _NM_PER_UNIT.get(units.strip().lower(), 1.0))
+                out.append(float(value) * NM_PER_UNIT.get(units.strip().lower(), 1.0))
             except (TypeError, ValueError):
                 break
-        if len(out) == self.band_count:
-            return out
-        envi = (self._ds.GetMetadataItem("wavelength", "ENVI") or "").strip("{} ")
-        units = (self._ds.GetMetadataItem("wavelength_units", "ENVI") or "").strip().lower()
-        try:
-            values = [float(v) * _NM_PER_UNIT.get(units, 1.0) for v in envi.split(",") if v.strip()]
-        except ValueError:
-            return None
-        return values if len(values) == self.band_count else None
+        return out if len(out) == self.band_count else None
 
     # -- reading --------------------------------------------------------------------------------
     def _check_window(self, x0: int, y0: int, w: int, h: int) -> tuple[int, int, int, int]:
@@ -104,8 +115,13 @@ class RasterSource:
         return x0, y0, w, h
 
     def _read_native(self, x0, y0, w, h) -> np.ndarray:
-        arr = self._ds.ReadAsArray(x0, y0, w, h)
+        band_list = [b + 1 for b in self.band_subset] if self.band_subset is not None else None
+        arr = self._ds.ReadAsArray(x0, y0, w, h, band_list=band_list)
         return arr[None] if arr.ndim == 2 else arr
+
+    def _scaled(self, native: np.ndarray) -> np.ndarray:
+        out = native.astype(np.float32, copy=False)
+        return out * np.float32(self.scale) if self.scale != 1.0 else out
 
     def _mask_of(self, native: np.ndarray, x0, y0, w, h) -> np.ndarray:
         valid = np.ones(native.shape[1:], dtype=bool)
@@ -121,7 +137,7 @@ class RasterSource:
     def read_window(self, x0: int, y0: int, w: int, h: int) -> np.ndarray:
         """float32 array (bands, h, w); the window must lie inside the raster."""
         x0, y0, w, h = self._check_window(x0, y0, w, h)
-        return self._read_native(x0, y0, w, h).astype(np.float32, copy=False)
+        return self._scaled(self._read_native(x0, y0, w, h))
 
     def valid_mask_window(self, x0: int, y0: int, w: int, h: int) -> np.ndarray:
         """bool (h, w): False where any band is nodata, NaN or infinite."""
@@ -132,7 +148,7 @@ class RasterSource:
         """Both of the above from one read."""
         x0, y0, w, h = self._check_window(x0, y0, w, h)
         native = self._read_native(x0, y0, w, h)
-        return native.astype(np.float32, copy=False), self._mask_of(native, x0, y0, w, h)
+        return self._scaled(native), self._mask_of(native, x0, y0, w, h)
 
     def __repr__(self):
         return f"RasterSource({self.path!r}: {self.grid.describe()})"
