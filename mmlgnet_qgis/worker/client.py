@@ -183,12 +183,13 @@ class WorkerProcess:
         self.start_seconds = time.perf_counter() - started
         return self.start_seconds
 
-    def run(self, request, reporter=None):
+    def run(self, request, reporter=None, describe: bool = False):
         """Run one request in the worker and stream its messages into `reporter`.
 
         Args:
             request: an app request (with `to_dict()`), or its dict; {"kind": "selfcheck"} too.
             reporter: progress / log / warning / is_cancelled (None: nowhere, never cancelled).
+            describe: the worker logs its torch version, device and interpreter first.
 
         Returns:
             The use case's result dataclass (a dict for selfcheck).
@@ -206,7 +207,7 @@ class WorkerProcess:
             started_at = time.time()
             self._logs: collections.deque = collections.deque(maxlen=TAIL_LINES)
             try:
-                self._send(protocol.request(request_id, data))
+                self._send(protocol.request(request_id, data, describe))
                 return self._wait(request_id, data, reporter)
             except BaseException:
                 if not self.alive:
@@ -346,7 +347,8 @@ class WorkerProcess:
         return error
 
 
-def run_in_worker(request, reporter=None, python: str | None = None, env: dict | None = None):
+def run_in_worker(request, reporter=None, python: str | None = None, env: dict | None = None,
+                  describe: bool = False):
     """Run one request in a fresh worker process that exits afterwards.
 
     Args:
@@ -354,9 +356,10 @@ def run_in_worker(request, reporter=None, python: str | None = None, env: dict |
         reporter: progress, log, cancel.
         python: the interpreter (default: environment.worker_python()).
         env: extra environment variables.
+        describe: the worker logs its torch version, device and interpreter first.
 
     Returns:
         The use case's result.
     """
     with WorkerProcess(python, env) as worker:
-        return worker.run(request, reporter)
+        return worker.run(request, reporter, describe)

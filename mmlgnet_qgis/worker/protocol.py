@@ -70,9 +70,9 @@ def decode(line: str | bytes) -> dict:
     return message
 
 
-def request(request_id: int, data: dict) -> dict:
-    """Returns: a request message for a request's `to_dict()`."""
-    return {"type": REQUEST, "id": request_id, "request": data}
+def request(request_id: int, data: dict, describe: bool = False) -> dict:
+    """Returns: a request message for a request's `to_dict()`; `describe`: log torch and device first."""
+    return {"type": REQUEST, "id": request_id, "request": data, "describe": describe}
 
 
 def progress(request_id: int, done: float, total: float, metrics: dict | None = None) -> dict:

@@ -82,6 +82,19 @@ def selfcheck(reporter=None, text_encoder: str = "minilm") -> dict:
     return _done(check, started)
 
 
+def describe_line() -> str:
+    """Returns: 'MMLGNet worker: torch 2.13.0 · CPU only · Python 3.11.2 (/path/python)' (imports torch)."""
+    check = {"torch": None, "problems": []}
+    try:
+        import torch
+        check["torch"] = torch.__version__
+        check["cuda"] = bool(torch.cuda.is_available())
+        check["device_name"] = torch.cuda.get_device_name(0) if check["cuda"] else None
+    except Exception as exc:  # noqa: BLE001 - the request itself will say what is wrong
+        check["problems"].append(f"import torch failed: {exc}")
+    return f"MMLGNet worker: {summary_line(check)} · Python {sys.version.split()[0]} ({sys.executable})"
+
+
 def _forward(torch, emb, device: str) -> bool:
     """A tiny network on random input gives finite class logits of the right shape."""
     from ..core.model import MMLGNet, ModelConfig

@@ -104,16 +104,19 @@ class Server:
             if message is None:
                 return 0
             if message["type"] == protocol.REQUEST:
-                self._handle(message.get("id"), message.get("request"))
+                self._handle(message.get("id"), message.get("request"), bool(message.get("describe")))
             else:
                 self.send(protocol.error(message.get("id"), protocol.ProtocolError(
                     f"the worker takes requests, not {message['type']!r}")))
 
-    def _handle(self, request_id, data) -> None:
-        """Run one request and send its result or error."""
+    def _handle(self, request_id, data, describe: bool = False) -> None:
+        """Run one request and send its result or error; `describe`: log torch and device first."""
         reporter = PipeReporter(self.send, request_id,
                                 lambda: self._eof.is_set() or request_id in self._cancel_ids)
         try:
+            if describe:
+                from .selfcheck import describe_line
+                reporter.log(describe_line())
             result = run_request(data, reporter)
             self.send(protocol.result(request_id, result))
         except BaseException as exc:  # noqa: BLE001 - every failure becomes a message

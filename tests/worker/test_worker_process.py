@@ -62,7 +62,8 @@ def test_train_and_classify_through_the_worker(python, scene, tmp_path):
     out = tmp_path / "classes.tif"
     rec = Recorder()
     result = run_in_worker(ClassifyRequest(model=scene["model"], hsi=scene["hsi"], lidar=scene["lidar"],
-                                           out=str(out), tile=32, threads=1), rec, python=python)
+                                           out=str(out), tile=32, threads=1), rec, python=python, describe=True)
+    assert rec.of("log")[0][1].startswith("MMLGNet worker: torch ")
     assert isinstance(result, ClassifyResult) and result.tiles == 12 and out.is_file()
     with pytest.raises(FileNotFoundError, match="folder does not exist"):
         run_in_worker(ClassifyRequest(model=scene["model"], hsi=scene["hsi"], lidar=scene["lidar"],
