@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..core.reporter import Reporter, or_null
+from .hsi_bands import hsi_selection
 from .lidar_source import classify_options
 from .outputs import check_outputs, prompt_file
 from .requests import ClassifyRequest, ClassifyResult
@@ -104,8 +105,9 @@ def run(req: ClassifyRequest, reporter: Reporter | None = None) -> ClassifyResul
     write = _write_npy if Path(req.out).suffix.lower() == ".npy" else _write_geotiffs
     cloud = classify_options(req.lidar, req.lidar_products, req.lidar_fill_radius, req.lidar_crs,
                              manifest.lidar_products, req.model, manifest.lidar_bands)
-    with opened_pair(req.hsi, req.lidar, req.resample_lidar, reporter, cloud, manifest.scene) as (hsi, lidar):
-        check_wavelengths(manifest, req.hsi, reporter)
+    select = hsi_selection(req.hsi, manifest, reporter)
+    with opened_pair(req.hsi, req.lidar, req.resample_lidar, reporter, cloud, manifest.scene, select) as (hsi, lidar):
+        check_wavelengths(manifest, req.hsi, reporter, select)
         with torch_threads(req.threads):
             stats = write(model, manifest, hsi, lidar, req, reporter)
     mpix = stats["pixels"] / 1e6 / max(stats["seconds"], 1e-9)
