@@ -13,6 +13,7 @@ from qgis.PyQt.QtWidgets import QAction
 
 from ..core.prompts import PromptError, load_prompt_set
 from ..processing.project_prompts import read_project_prompts, write_project_prompts
+from .dock_layout import fit_dock_width
 from .prompt_dock import PromptDock
 from .resources import icon_path
 
@@ -39,6 +40,7 @@ class PromptDockController:
         if iface is not None:
             # addDockWidget also lists the dock under View > Panels.
             iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+            fit_dock_width(iface.mainWindow(), self.dock)  # the default side width cramped it
             iface.addToolBarIcon(self.action)
             iface.addPluginToMenu(MENU, self.action)
 

@@ -19,6 +19,7 @@ from ..core.model_file import ModelFileError, read_manifest
 from ..core.prompts import DEFAULT_TEMPLATES, ClassPrompt, PromptError, PromptSet, load_prompt_set
 from ..core.errors import Cancelled
 from .encode_task import EncodeTask, encode_prompt_set
+from .dock_layout import polish
 from .encoder_picker import EncoderPicker
 from .message_label import MessageLabel
 from .prompt_table import NEW_CLASS_COLOURS, PromptTable
@@ -42,6 +43,7 @@ class PromptDock(QgsDockWidget):
         self._task: EncodeTask | None = None
         self._build_ui()
         self._connect()
+        polish(self)  # side-dock sizing, shortcuts, tooltips, tab order (dock_layout)
         self.set_prompt_set(None)
 
     # --- UI --------------------------------------------------------------------------------

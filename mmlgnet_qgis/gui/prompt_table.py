@@ -35,6 +35,11 @@ def cell_to_prompts(text: str) -> list[str]:
     return lines
 
 
+def _prompts_tooltip(text: str) -> str:
+    return "\n".join(f"\u2022 {p or '(empty prompt)'}" for p in cell_to_prompts(text)) + \
+        "\n(double-click or press F2 to edit; one prompt per line)"
+
+
 class MultiLineDelegate(QStyledItemDelegate):
     def displayText(self, value, locale):  # noqa: N802 (Qt's name)
         # Bullets show where each prompt starts once long prompts wrap; editing shows raw lines.
@@ -67,7 +72,9 @@ class PromptTable(QTableWidget):
         super().__init__(0, len(HEADERS), parent)
         self.setHorizontalHeaderLabels(HEADERS)
         self.verticalHeader().hide()
-        self.setWordWrap(True)
+        # one line per prompt, elided ("…"; the tooltip has them whole): 6-11 classes fit a side dock
+        self.setWordWrap(False)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         triggers = QAbstractItemView.EditTrigger
         self.setEditTriggers(triggers.DoubleClicked | triggers.EditKeyPressed | triggers.AnyKeyPressed)
@@ -139,7 +146,9 @@ class PromptTable(QTableWidget):
         swatch = QTableWidgetItem()
         swatch.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
         self.setItem(row, COL_COLOR, swatch)
-        self.setItem(row, COL_PROMPTS, QTableWidgetItem(prompts_to_cell(c.prompts)))
+        prompts = QTableWidgetItem(prompts_to_cell(c.prompts))
+        prompts.setToolTip(_prompts_tooltip(prompts.text()))
+        self.setItem(row, COL_PROMPTS, prompts)
         button = QgsColorButton(self, f"Colour of {c.name}")
         button.setAllowOpacity(False)
         button.setShowNoColor(False)
@@ -164,5 +173,8 @@ class PromptTable(QTableWidget):
 
     def _on_item_changed(self, item: QTableWidgetItem) -> None:
         if item.column() == COL_PROMPTS:
+            blocked = self.blockSignals(True)  # a tooltip change is no edit
+            item.setToolTip(_prompts_tooltip(item.text()))
+            self.blockSignals(blocked)
             self.resizeRowToContents(item.row())
         self.edited.emit()

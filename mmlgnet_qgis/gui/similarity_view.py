@@ -11,10 +11,11 @@ from qgis.PyQt.QtGui import QBrush, QColor, QFont, QFontMetrics, QLinearGradient
 from qgis.PyQt.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QTableWidget,
                                  QTableWidgetItem, QVBoxLayout, QWidget)
 
+from .dock_layout import fit_matrix_height
 from .similarity import (NEAR_DUPLICATE_COSINE, _RAMP, heat_rgb, is_dark,
                          most_similar_pair, near_duplicate_pairs)
 
-ROW_HEIGHT = 30
+ROW_HEIGHT = 24  # compact: 11 classes (MUUFL) fit a side dock
 
 WARNING_STYLE = "QLabel { background: #fde2e1; color: #8a1c14; border: 1px solid #e0a19c; padding: 4px; }"
 OK_STYLE = "QLabel { color: #2f5d2f; padding: 4px; }"
@@ -90,6 +91,7 @@ class SimilarityView(QWidget):
                 if i != j and value > self.threshold:
                     item.setFont(self._flag_font)
                 self.table.setItem(i, j, item)
+        fit_matrix_height(self.table, k)  # the last row is never cut off
         self.pairs = near_duplicate_pairs(self.matrix, self.threshold)
         self._update_warning()
         self.set_stale(False)
