@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from osgeo import gdal
+from osgeo import gdal, gdal_array
 
 from ..core.errors import InputError
 from ..core.lidar_products import (DEFAULT_FILL_RADIUS, DEFAULT_PRODUCTS, PRODUCTS, SUFFIXES,  # noqa: F401
@@ -133,17 +133,19 @@ def _runs(sorted_idx: np.ndarray, values: np.ndarray, ufunc) -> tuple[np.ndarray
 
 
 def _fill(values: np.ndarray, radius: int) -> np.ndarray:
-    """NaN cells take the inverse-distance mean of valid cells within radius pixels (GDAL)."""
+    """NaN cells take the inverse-distance mean of valid cells within radius pixels (GDAL), in place.
+
+    `values` must be a C-contiguous float32 array the caller owns: GDAL fills it through a MEM
+    dataset over its buffer, so no copy of the grid is made.
+    """
     valid = np.isfinite(values)
     if radius <= 0 or valid.all() or not valid.any():
         return values
-    h, w = values.shape
-    mem = gdal.GetDriverByName("MEM")
-    ds, mask = mem.Create("", w, h, 1, gdal.GDT_Float32), mem.Create("", w, h, 1, gdal.GDT_Byte)
-    ds.GetRasterBand(1).WriteArray(values.astype(np.float32))
-    mask.GetRasterBand(1).WriteArray(valid.astype(np.uint8))
+    ds = gdal_array.OpenArray(values)
+    mask = gdal_array.OpenArray(valid.view(np.uint8))
     gdal.FillNodata(ds.GetRasterBand(1), mask.GetRasterBand(1), float(radius), 0)
-    return ds.GetRasterBand(1).ReadAsArray()  # cells out of reach keep their NaN
+    ds = mask = None  # flushed into `values`; cells out of reach keep their NaN
+    return values
 
 
 def _cell_area_m2(grid: RasterGrid) -> np.ndarray:
@@ -160,30 +162,41 @@ def _cell_area_m2(grid: RasterGrid) -> np.ndarray:
 
 
 def _products(cells: _Cells, grid: RasterGrid, products, fill_radius: int, stats: RasteriseStats) -> np.ndarray:
-    """(bands, h, w) float32, NaN = nodata."""
+    """(bands, h, w) float32, NaN = nodata; the accumulators are dropped as they are used."""
     shape = (grid.height, grid.width)
     count = cells.count.reshape(shape)
+    has = count > 0
     # Cells a product may cover: those with a point, or within the fill radius of one.
-    covered = np.isfinite(_fill(np.where(count > 0, 1.0, np.nan), fill_radius))
-    out = {}
+    covered = np.isfinite(_fill(np.where(has, np.float32(1), np.float32(np.nan)), fill_radius))
+    dsm = dtm = None
     if cells.first_max is not None:
-        dsm = cells.first_max.reshape(shape)
-        out["dsm"] = _fill(np.where(np.isfinite(dsm), dsm, np.nan), fill_radius)
+        dsm = cells.first_max.reshape(shape)  # float32, -inf where no first return
+        dsm[np.isneginf(dsm)] = np.nan
+        dsm = _fill(dsm, fill_radius)
+        cells.first_max = None
     if cells.ground_sum is not None:
-        gc = cells.ground_count.reshape(shape)
-        dtm = np.where(gc > 0, cells.ground_sum.reshape(shape) / np.maximum(gc, 1), np.nan)
-        # the ground under roofs and canopies has no return: interpolate it from any distance
-        out["dtm"] = _fill(dtm, max(shape))
-    if "ndsm" in products:
-        out["ndsm"] = np.maximum(out["dsm"] - out["dtm"], 0.0)  # NaN stays NaN; < 0 is noise
-    if cells.intensity_sum is not None:
-        mean = np.where(count > 0, cells.intensity_sum.reshape(shape) / np.maximum(count, 1), np.nan)
-        out["intensity"] = _fill(mean, fill_radius)
-    if "density" in products:
-        out["density"] = count / _cell_area_m2(grid)  # an empty covered cell has density 0
-    bands = np.stack([np.where(covered, out[p], np.nan) for p in products]).astype(np.float32)
-    stats.cells_with_points = int((count > 0).sum())
-    stats.cells_nodata = int((~np.isfinite(bands[0])).sum())
+        ground = cells.ground_count.reshape(shape)
+        dtm = (cells.ground_sum.reshape(shape) / np.maximum(ground, 1)).astype(np.float32)
+        dtm[ground == 0] = np.nan
+        cells.ground_sum = cells.ground_count = None
+        dtm = _fill(dtm, max(shape))  # the ground under roofs and canopies: from any distance
+    bands = np.full((len(products),) + shape, np.nan, np.float32)
+    for band, name in zip(bands, products):
+        if name == "dsm":
+            value = dsm
+        elif name == "dtm":
+            value = dtm
+        elif name == "ndsm":
+            value = np.maximum(dsm - dtm, np.float32(0))  # NaN stays NaN; < 0 is noise
+        elif name == "intensity":
+            value = (cells.intensity_sum.reshape(shape) / np.maximum(count, 1)).astype(np.float32)
+            value[~has] = np.nan
+            value = _fill(value, fill_radius)
+        else:  # density: an empty covered cell has density 0
+            value = (count / _cell_area_m2(grid)).astype(np.float32)
+        np.copyto(band, value, where=covered)
+    stats.cells_with_points = int(has.sum())
+    stats.cells_nodata = int(np.isnan(bands[0]).sum())
     stats.cells_filled = int(count.size - stats.cells_with_points - stats.cells_nodata)
     return bands
 
