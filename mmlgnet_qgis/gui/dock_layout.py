@@ -84,7 +84,7 @@ def polish(dock) -> None:
     """Shortcuts (named in the tooltips), Tab leaving multi-line fields, a reading tab order,
     and a two-line templates box (room for the class table in a side dock)."""
     line = dock.templates_edit.fontMetrics().lineSpacing()
-    dock.templates_edit.setFixedHeight(2 * line + 10)
+    dock.templates_edit.setFixedHeight(2 * line + 16)  # two lines with no scroll bar
     dock.templates_edit.setTabChangesFocus(True)  # Tab would otherwise type a tab into the templates
     for name, (key, tip) in TABLE_KEYS.items():
         button = getattr(dock, name)

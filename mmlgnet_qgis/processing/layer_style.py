@@ -85,7 +85,8 @@ def style_import_output(context, mat: str, scene: str | None, kind: str, result)
     qml = result.qml
     if not result.qml and kind in ("hsi", "auto"):  # auto: styled only when the bands' centres are known
         qml = write_default_style(result.out, hsi_renderer)
-    style_on_load(context, result.out, qml, result.classes, result.colours,
+    labels = bool(result.qml)  # a scene's class names come with every kind; only labels are paletted
+    style_on_load(context, result.out, qml, result.classes if labels else None, result.colours if labels else None,
                   layer_name=import_layer_name(mat, scene, kind))
 
 

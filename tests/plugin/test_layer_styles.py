@@ -102,9 +102,8 @@ def test_imported_hsi_is_named_after_scene_and_opens_in_natural_colour(qgis_app,
     folder.mkdir()
     cube = np.random.default_rng(1).gamma(2.0, 100.0, size=(20, 24, 12)).astype(np.float32)
     scipy.io.savemat(folder / "HSI.mat", {"HSI": cube, "wavelengths_nm": np.array(WAVELENGTHS, float)})
-    processing.runAndLoadResults("mmlgnet:importbenchmark", {
-        "INPUT": str(folder / "HSI.mat"), "KIND": 1, "SCENE": 0, "CRS": "EPSG:32632", "ORIGIN_X": 0.0,
-        "ORIGIN_Y": 20.0, "PIXEL_SIZE": 1.0, "OUTPUT": str(tmp_path / "hsi.tif")})
+    processing.runAndLoadResults("mmlgnet:importbenchmark", {  # the scene also brings class names
+        "INPUT": str(folder / "HSI.mat"), "KIND": 1, "SCENE": 1, "OUTPUT": str(tmp_path / "hsi.tif")})
     layers = _loaded("trento HSI")
     try:
         assert [lyr.name() for lyr in layers] == ["trento HSI"]
