@@ -1,4 +1,5 @@
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -6,6 +7,8 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Processing and the dock run torch in a worker process: here, this interpreter (the venv's)
+os.environ.setdefault("MMLGNET_PYTHON", sys.executable)
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -35,10 +35,10 @@ def encode_prompt_set(prompt_set: PromptSet, spec, encoder=None, reporter: Repor
     """(K, D) class embeddings through the app's encode use case; `encoder` (an object with
     .encode) replaces building one from `spec` (tests)."""
     reporter = reporter or NullReporter()
-    if encoder is None:
-        from ..app import run
+    if encoder is None:  # in the session's worker process: torch never loads into QGIS's
         from ..app.requests import EncodeRequest
-        result = run(EncodeRequest(prompts=prompt_set.to_json(), text_encoder=spec), reporter)
+        from ..worker.session import encode_in_dock_worker
+        result = encode_in_dock_worker(EncodeRequest(prompts=prompt_set.to_json(), text_encoder=spec), reporter)
         return np.asarray(result.embeddings, np.float32)
     from ..app.encode import BUILD_SHARE
     from ..core.prompts import class_embeddings

@@ -1,15 +1,14 @@
 """Shared plumbing of the MMLGNet algorithms: layer paths, feedback adapters, error mapping.
 
-Heavy imports (torch, core.training, GDAL writers) happen inside processAlgorithm only, after
-dependencies.require(), so the plugin loads and lists its algorithms without torch.
+QGIS's process never imports torch: every request runs in a worker process (mmlgnet_qgis.worker)
+in the interpreter the plugin set up, reading the layers' files; layers that are not files are
+written to temporary ones first (removed after the run).
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingFeedback,
-                       QgsProcessingUtils, QgsVectorFileWriter)
+from qgis.core import QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingFeedback
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
@@ -72,7 +71,9 @@ class MMLGNetAlgorithm(QgsProcessingAlgorithm):
         raise NotImplementedError
 
     def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        from ..worker.qgis_layers import TempFiles
         self._prepare_error = None
+        self.temp_files = TempFiles()  # copies of non-file layers for the worker, removed after the run
         try:
             self.prepare(parameters, context, feedback)
         except QgsProcessingException as exc:
@@ -80,9 +81,10 @@ class MMLGNetAlgorithm(QgsProcessingAlgorithm):
         return True
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        if self._prepare_error is not None:
-            raise self._prepare_error
-        return self.process(parameters, context, feedback_or_default(feedback))
+        with _temp_files(self):
+            if self._prepare_error is not None:
+                raise self._prepare_error
+            return self.process(parameters, context, feedback_or_default(feedback))
 
 
 def threads_parameter():
@@ -96,30 +98,30 @@ def threads_parameter():
 
 # -- parameters -> paths --------------------------------------------------------------------------
 def raster_path(alg, parameters, name: str, context, label: str) -> str:
-    """File path of a raster-layer parameter; the algorithms read GDAL rasters window by window."""
+    """File path of a raster-layer parameter (the worker reads GDAL rasters window by window); a
+    layer that is not a GDAL source (virtual raster, PostGIS raster) is copied to a temporary GeoTIFF."""
+    from ..worker.qgis_layers import raster_file
     layer = alg.parameterAsRasterLayer(parameters, name, context)
     if layer is None:
         raise QgsProcessingException(alg.invalidRasterError(parameters, name))
-    if layer.providerType() != "gdal":
-        raise QgsProcessingException(f"{label} '{layer.name()}' is a {layer.providerType()} layer; "
-                                     f"MMLGNet reads GDAL rasters (GeoTIFF, ...): save it as a GeoTIFF first")
-    return layer.source()
+    return raster_file(layer, label, _temp_files(alg), context)
 
 
 def vector_path(alg, parameters, name: str, context) -> str | None:
     """OGR source of a vector-layer parameter; other providers (memory, ...) go to a temp GeoPackage."""
+    from ..worker.qgis_layers import vector_file
     layer = alg.parameterAsVectorLayer(parameters, name, context)
     if layer is None:
         return None
-    if layer.providerType() == "ogr":
-        return layer.source()
-    path = os.path.join(QgsProcessingUtils.tempFolder(), f"labels_{id(layer)}.gpkg")
-    opts = QgsVectorFileWriter.SaveVectorOptions()
-    opts.driverName = "GPKG"
-    err = QgsVectorFileWriter.writeAsVectorFormatV3(layer, path, context.transformContext(), opts)
-    if err[0] != QgsVectorFileWriter.WriterError.NoError:
-        raise QgsProcessingException(f"could not copy '{layer.name()}' to a GeoPackage: {err[1]}")
-    return path
+    return vector_file(layer, _temp_files(alg), context)
+
+
+def _temp_files(alg):
+    """The algorithm's TempFiles (made by prepareAlgorithm; here too for direct callers)."""
+    if getattr(alg, "temp_files", None) is None:
+        from ..worker.qgis_layers import TempFiles
+        alg.temp_files = TempFiles()
+    return alg.temp_files
 
 
 def optional_string(alg, parameters, name: str, context) -> str | None:
@@ -155,20 +157,17 @@ class FeedbackReporter:
 
 
 def run_request(request, feedback, label: str = ""):
-    """Run an app request for an algorithm; errors become QgsProcessingException with one clear line.
-    Outputs are written under temporary names and renamed when complete, so a failed or cancelled run
-    leaves none."""
+    """Run an app request for an algorithm in a worker process; errors become QgsProcessingException
+    with one clear line. Outputs are written under temporary names and renamed when complete, so a
+    failed or cancelled run, or a worker that died, leaves none."""
     from ..core.errors import Cancelled, MMLGNetError
     try:
-        from .. import app
-        return app.run(request, FeedbackReporter(feedback, label))
+        from ..worker.session import run_for_processing
+        return run_for_processing(request, FeedbackReporter(feedback, label))
     except Cancelled as exc:
         raise QgsProcessingException("cancelled") from exc
     except (MMLGNetError, OSError) as exc:  # OSError: file not found, disk full, permission
-        raise QgsProcessingException(str(exc)) from exc
-    except ImportError as exc:  # e.g. the text encoder package of a model's prompts
-        from .dependencies import install_message
-        raise QgsProcessingException(install_message([exc.name or str(exc)])) from exc
+        raise QgsProcessingException(str(exc)) from exc  # WorkerError, DependencyError: their own advice
     except Exception as exc:  # anything else is a bug: keep the traceback where the user sees it
         import traceback
         raise QgsProcessingException(f"this is a bug in mmlgnet-qgis ({type(exc).__name__}: {exc}); please "

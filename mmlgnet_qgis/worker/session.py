@@ -40,24 +40,30 @@ def remember_check(python: str, check: dict) -> None:
     _checks[python] = check
 
 
-def environment_line() -> str:
-    """One line on the worker's environment, without starting a worker.
+def environment_status() -> tuple[str, str]:
+    """The worker's environment in two parts, without starting a worker.
 
     Returns:
-        e.g. 'torch 2.13.0 · CPU only (managed environment, checked 2026-12-03T08:30:00)', or
-        'not set up: …' with the way out.
+        (short, detail): ('torch 2.13.0 · CPU only', 'managed environment, checked …'), or
+        ('not set up', the way out), or ('not checked yet', '/path/python from MMLGNET_PYTHON').
     """
     try:
         python, source = environment.choose_python()
     except DependencyError as exc:
-        return f"not set up: {exc}"
+        return "not set up", str(exc)
     if python in _checks:
-        return f"{_checks[python]['line']} ({python})"
+        return _checks[python]["line"], python
     if source == "managed":
         marker = environment.read_marker(environment.managed_env_dir()) or {}
         line = (marker.get("selfcheck") or {}).get("line", "checked")
-        return f"{line} (managed environment, checked {marker.get('installed_at', '?')})"
-    return f"{python} (from {'the plugin setting' if source == 'setting' else source}; not checked yet)"
+        return line, f"managed environment, checked {marker.get('installed_at', '?')}"
+    return "not checked yet", f"{python} from {'the plugin setting' if source == 'setting' else source}"
+
+
+def environment_line() -> str:
+    """Returns: environment_status() as one line, e.g. 'torch 2.13.0 · CPU only (managed environment, …)'."""
+    short, detail = environment_status()
+    return f"{short}: {detail}" if short == "not set up" else f"{short} ({detail})"
 
 
 def run_for_processing(request, reporter):

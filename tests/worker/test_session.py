@@ -12,7 +12,7 @@ def test_dock_encodes_share_one_worker_and_its_self_check(monkeypatch):
     monkeypatch.setenv(environment.ENV_VAR, sys.executable)
     monkeypatch.setattr(environment, "setting_python", lambda: None)
     session._checks.pop(sys.executable, None)
-    assert session.environment_line().endswith("(from MMLGNET_PYTHON; not checked yet)")
+    assert session.environment_status() == ("not checked yet", f"{sys.executable} from MMLGNET_PYTHON")
     try:
         a = session.encode_in_dock_worker(EncodeRequest(prompts=PROMPTS))
         pid = session.dock_worker().pid
