@@ -53,7 +53,7 @@ def run_once(scene, arrays, encoder, cfg):
     hsi, lidar, train, test = arrays
     model, manifest, history = fit(hsi, lidar, train, scene_prompt_set(scene), encoder, cfg)
     sink = ArraySink(hsi.height, hsi.width, np.uint16, 0)
-    stats = classify(model, manifest, hsi, lidar, sink, tile=512, device=cfg.device)
+    stats = classify(model, manifest.normalisation, hsi, lidar, sink, tile=512, device=cfg.device)
     rep = accuracy_report(test, sink.array, list(SCENES[scene].class_names))
     return {"oa": rep["oa"], "aa": rep["aa"], "kappa": rep["kappa"],
             "per_class": [c["accuracy"] for c in rep["per_class"]],

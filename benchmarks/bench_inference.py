@@ -97,7 +97,7 @@ def _stream(device, bands, hsi, lidar, sink, amp, io, input_paths, write_s):
     """classify() a source pair into a sink with the benchmark model; run statistics."""
     model, _ = make_model(bands, 1, device)
     norm = {"hsi_mean": [2000.0] * bands, "hsi_std": [800.0] * bands, "lidar_mean": [2000.0], "lidar_std": [800.0]}
-    stats = classify(model, {"normalisation": norm}, hsi, lidar, sink, device=str(device), amp=amp)
+    stats = classify(model, norm, hsi, lidar, sink, device=str(device), amp=amp)
     stats.update(amp=amp, io=io, mpix_per_s=stats["pixels"] / 1e6 / stats["seconds"], synthetic_write_seconds=write_s,
                  input_gb=sum(os.path.getsize(p) for p in input_paths) / 1e9)
     return stats
@@ -144,7 +144,7 @@ def amp_agreement(model_path, data, device):
     from mmlgnet_qgis.core.normalization import normalise
     model, man = load_model(model_path)
     hsi, lidar, _, _ = load_scene("trento", data)
-    n = man["normalisation"]
+    n = man.normalisation
     h = normalise(hsi.array, n["hsi_mean"], n["hsi_std"])
     l = normalise(lidar.array, n["lidar_mean"], n["lidar_std"])
     ids32, sim32 = predict_scene(model, h, l, tile=512, device=device)

@@ -58,7 +58,7 @@ def main():
     for name, ps in variants().items():
         man = retarget(model, manifest, ps, encoder)
         sink = ArraySink(hsi.height, hsi.width, np.uint16, 0)
-        classify(model, man, hsi, lidar, sink)
+        classify(model, man.normalisation, hsi, lidar, sink)
         rep = accuracy_report(test, sink.array, list(SCENES["trento"].class_names))
         rows.append((name, rep["oa"], rep["aa"], rep["kappa"]))
         print(f"{name}: OA {rep['oa']:.2f}", flush=True)

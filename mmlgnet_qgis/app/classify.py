@@ -56,7 +56,7 @@ def _write_geotiffs(model: MMLGNet, manifest: Manifest, hsi: WindowSource, lidar
     try:
         for w in writers:
             w.open()
-        stats = classify(model, manifest, hsi, lidar, writers[0], writers[1] if req.confidence else None,
+        stats = classify(model, manifest.normalisation, hsi, lidar, writers[0], writers[1] if req.confidence else None,
                          tile=req.tile or None, device=req.device, reporter=reporter, amp=req.amp)
         for w in writers:  # both complete before either appears under its name
             w.finish()
@@ -76,7 +76,7 @@ def _write_npy(model: MMLGNet, manifest: Manifest, hsi: WindowSource, lidar: Win
     from ..core.pipeline import ArraySink, classify
     sink = ArraySink(hsi.height, hsi.width, np.uint16, 0)
     conf = ArraySink(hsi.height, hsi.width, np.float32, np.nan) if req.confidence else None
-    stats = classify(model, manifest, hsi, lidar, sink, conf, tile=req.tile or None, device=req.device,
+    stats = classify(model, manifest.normalisation, hsi, lidar, sink, conf, tile=req.tile or None, device=req.device,
                      reporter=reporter, amp=req.amp)
     for path, sink_ in ((req.out, sink), (req.confidence, conf)):
         if sink_ is not None:

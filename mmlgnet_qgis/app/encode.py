@@ -26,5 +26,6 @@ def run(req: EncodeRequest, reporter: Reporter | None = None) -> EncodeResult:
     check_cancelled(reporter)
     reporter.progress(BUILD_SHARE, 100)
     embeddings = class_embeddings(prompt_set, encoder)  # one batch for all classes
+    check_cancelled(reporter)  # a cancel pressed while encoding discards the result
     reporter.progress(100, 100)
     return EncodeResult(names=prompt_set.names, embeddings=embeddings.tolist())

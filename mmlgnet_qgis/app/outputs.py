@@ -19,7 +19,8 @@ def check_outputs(outputs: dict, inputs: dict) -> None:
 
 def prompt_file(prompts: str | None) -> str | None:
     """Returns: the file a prompts value names, or None for inline JSON (or nothing)."""
-    return prompts.strip() if prompts and prompts.strip() and not prompts.lstrip().startswith("{") else None
+    from ..core.prompts import is_inline_json
+    return prompts.strip() if prompts and prompts.strip() and not is_inline_json(prompts) else None
 
 
 def sibling(path: str, suffix: str) -> str:

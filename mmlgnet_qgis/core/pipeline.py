@@ -314,7 +314,7 @@ def _prefetch(gen: Iterable[T], depth: int = 2) -> Iterator[T]:
                 pass
 
 
-def classify(model: MMLGNet, manifest: Manifest, hsi: WindowSource, lidar: WindowSource, class_sink: WindowSink,
+def classify(model: MMLGNet, normalisation: dict, hsi: WindowSource, lidar: WindowSource, class_sink: WindowSink,
              similarity_sink: WindowSink | None = None, tile: int | None = None, device: str = "auto", reporter: Reporter | None = None,
              amp: bool = False, prefetch: bool = True) -> dict:
     """Stream tiles: read window + halo from both sources, normalise, predict, write.
@@ -323,7 +323,7 @@ def classify(model: MMLGNet, manifest: Manifest, hsi: WindowSource, lidar: Windo
 
     Args:
         model: the network (any device).
-        manifest: its manifest (normalisation).
+        normalisation: the model's per-band hsi_mean, hsi_std, lidar_mean, lidar_std (Manifest.normalisation).
         hsi: HSI window source.
         lidar: LiDAR window source on the same grid.
         class_sink: receives `write_window(x0, y0, uint16 block)`.
@@ -344,7 +344,7 @@ def classify(model: MMLGNet, manifest: Manifest, hsi: WindowSource, lidar: Windo
     reporter = or_null(reporter)
     log = reporter.log
     check_same_size(hsi, lidar)
-    norm = manifest.normalisation
+    norm = normalisation
     for src, key, label in ((hsi, "hsi", "HSI"), (lidar, "lidar", "LiDAR")):
         if src.bands != len(norm[f"{key}_mean"]):
             raise InputError(f"{named(src, label)} has {src.bands} band{'s' * (src.bands != 1)}; the model "

@@ -13,6 +13,7 @@ from osgeo import gdal
 from ..core.scenes import SCENES, as_labels, load_mat_array, load_wavelengths, split_mat_spec
 from .grid import RasterGrid
 from .writer import GeoTiffWriter, apply_class_style, gdal_type_for, paletted_qml, qml_path_for, write_text_atomic
+from ..core.defaults import MAX_CLASSES
 from ..core.errors import InputError
 
 gdal.UseExceptions()
@@ -74,7 +75,7 @@ def mat_to_geotiff(mat_spec: str, out_path: str | os.PathLike, epsg: int,
         n_max = int(labels.max()) if labels.size else 0
         if class_names is not None and n_max > len(class_names):
             raise InputError(f"{mat_spec}: label {n_max} but only {len(class_names)} class names")
-        if n_max > 65535:
+        if n_max > MAX_CLASSES:
             raise InputError(f"{mat_spec}: label {n_max} does not fit UInt16")
         wide = n_max > 255 or (class_names is not None and len(class_names) > 255)
         data = labels.astype(np.uint16 if wide else np.uint8)[None]

@@ -18,6 +18,7 @@ from osgeo import gdal, gdal_array
 from ..core.atomic_files import (check_output_path, partial_name, remove_quietly,  # noqa: F401 (re-export)
                                  write_text_atomic)
 from .grid import RasterGrid
+from ..core.defaults import MAX_CLASSES
 from ..core.errors import InputError
 
 gdal.UseExceptions()
@@ -310,7 +311,7 @@ class ClassRasterWriter(GeoTiffWriter):
         self.class_names = [str(n) for n in class_names]
         if not self.class_names:
             raise InputError("a class map needs at least one class name")
-        if len(self.class_names) > 65535:
+        if len(self.class_names) > MAX_CLASSES:
             raise InputError(f"{len(self.class_names)} classes do not fit a UInt16 class map")
         self.colours_hex = list(colours_hex) if colours_hex else None
         self.write_qml = write_qml

@@ -11,7 +11,7 @@ from scipy.io import savemat
 from mmlgnet_qgis.cli import main
 from mmlgnet_qgis.core.model_file import read_manifest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NAMES = ["Meadow", "Roof", "Water"]
 
 

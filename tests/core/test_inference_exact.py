@@ -28,7 +28,7 @@ def test_streamed_tiles_match_patches_on_trento_crop(data_dir):
                            torch.randn(6, 24, generator=torch.Generator().manual_seed(0)).numpy(), cfg)
     ids = ArraySink(61, 83, np.uint16, 0)
     sim = ArraySink(61, 83, np.float32, np.nan)
-    stats = classify(model, manifest, ArraySource(hsi, "hsi"), ArraySource(lidar, "lidar"), ids, sim,
+    stats = classify(model, manifest["normalisation"], ArraySource(hsi, "hsi"), ArraySource(lidar, "lidar"), ids, sim,
                      tile=27, device="cpu")
     assert stats["tiles"] == 12 and stats["valid_pixels"] == valid.sum()
     rows, cols = np.nonzero(valid)

@@ -43,7 +43,7 @@ def test_reader_thread_errors_reach_the_caller():
     hsi = FailingSource(np.zeros((7, 40, 40), np.float32), "broken.tif")
     lidar = ArraySource(np.zeros((2, 40, 40), np.float32), "lidar")
     with pytest.raises(OSError, match="broken.tif: read error"):
-        classify(model, {"normalisation": NORM}, hsi, lidar, ArraySink(40, 40, np.uint16, 0), tile=8)
+        classify(model, NORM, hsi, lidar, ArraySink(40, 40, np.uint16, 0), tile=8)
 
 
 def test_prefetch_and_plain_loops_agree():
@@ -52,6 +52,6 @@ def test_prefetch_and_plain_loops_agree():
     hsi = ArraySource(rng.normal(size=(7, 45, 33)).astype(np.float32))
     lidar = ArraySource(rng.normal(size=(2, 45, 33)).astype(np.float32))
     a, b = ArraySink(45, 33, np.uint16, 0), ArraySink(45, 33, np.uint16, 0)
-    classify(model, {"normalisation": NORM}, hsi, lidar, a, tile=10, prefetch=True)
-    classify(model, {"normalisation": NORM}, hsi, lidar, b, tile=10, prefetch=False)
+    classify(model, NORM, hsi, lidar, a, tile=10, prefetch=True)
+    classify(model, NORM, hsi, lidar, b, tile=10, prefetch=False)
     assert np.array_equal(a.array, b.array) and (a.array > 0).all()

@@ -82,7 +82,7 @@ def test_short_training_on_a_trento_crop_beats_chance_by_far(data_dir, minilm):
     model, manifest, history = fit(ArraySource(hsi, "hsi"), ArraySource(lidar, "lidar"), train,
                                    scene_prompt_set("trento"), minilm, cfg)
     sink = ArraySink(*hsi.shape[1:], np.uint16, 0)
-    classify(model, manifest, ArraySource(hsi, "hsi"), ArraySource(lidar, "lidar"), sink, tile=128, device="cpu")
+    classify(model, manifest.normalisation, ArraySource(hsi, "hsi"), ArraySource(lidar, "lidar"), sink, tile=128, device="cpu")
     report = accuracy_report(test, sink.array, scene_prompt_set("trento").names)
     print(f"Trento crop OA {report['oa']:.2f} % in {history['seconds'][-1]:.0f} s")
     assert history["loss"][-1] < history["loss"][0]

@@ -19,7 +19,7 @@ from qgis.PyQt.QtCore import QEventLoop, Qt, QTimer  # noqa: E402
 from qgis.PyQt.QtWidgets import QLineEdit, QPlainTextEdit  # noqa: E402
 from qgis.PyQt.QtTest import QTest  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 _APP = []  # keeps the application object alive for the whole session
 
 

@@ -9,7 +9,7 @@ from osgeo import gdal
 
 from qgis_fixtures import qgis_app  # noqa: F401
 
-MODEL3 = Path(__file__).with_name("models") / "mmlgnet_chain.model3"
+MODEL3 = Path(__file__).resolve().parents[1] / "models" / "mmlgnet_chain.model3"
 
 
 def test_model_chain_runs_end_to_end(qgis_app, data_dir, tmp_path):

@@ -21,7 +21,7 @@ import robustness_scene as rs
 from qgis_fixtures import run as processing_run, start_qgis
 from robustness_cases import CASES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEVICES = ["auto", "cpu", "cuda"]
 FILE_SIZE_LIMIT = {"train": 4_000, "classify": 32_000}  # bytes: smaller than the outputs, larger than none
 
@@ -82,6 +82,9 @@ class Feedback:
                     self.cancel()
 
             def pushInfo(self, text):  # noqa: N802
+                self.lines.append(text)
+
+            def pushWarning(self, text):  # noqa: N802
                 self.lines.append(text)
 
             def reportError(self, text, fatalError=False):  # noqa: N802,N803
