@@ -85,4 +85,5 @@ class RasteriseLidarAlgorithm(MMLGNetAlgorithm):
             fill_radius=self.parameterAsInt(parameters, "FILL_RADIUS", context),
             assume_crs=crs.toWkt() if crs is not None and crs.isValid() else None)
         result = run_request(request, feedback, "points")
-        return {"OUTPUT": result.out}
+        # the worker rebuilds known result classes by name; a plain dict otherwise
+        return {"OUTPUT": result["out"] if isinstance(result, dict) else result.out}
