@@ -261,7 +261,7 @@ def _read_cloud(cloud: _Cloud, grid: RasterGrid, cells: _Cells, products, chunk_
     need_ground = bool({"dtm", "ndsm"} & set(products))
     read = on_grid = 0
     classes = np.zeros(256, np.int64)
-    for chunk in cloud.reader.chunk_iterator(chunk_points):
+    for chunk in _chunks(cloud, chunk_points):
         check_cancelled(reporter)
         cls = np.asarray(chunk.classification).astype(np.int64)
         classes += np.bincount(cls, minlength=256)[:256]
@@ -286,6 +286,20 @@ def _read_cloud(cloud: _Cloud, grid: RasterGrid, cells: _Cells, products, chunk_
         on_grid += len(sel)
         progress(len(cls))
     return read, on_grid, classes
+
+
+def _chunks(cloud: _Cloud, chunk_points: int):
+    """The file's points, chunk_points at a time; a damaged or truncated file is an InputError."""
+    import laspy
+    chunks = cloud.reader.chunk_iterator(chunk_points)
+    while True:
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            return
+        except (laspy.LaspyException, OSError, ValueError, RuntimeError) as exc:
+            raise InputError(f"point cloud {cloud.path} is damaged or truncated: {exc}") from exc
+        yield chunk
 
 
 def _no_ground_error(path: str, classes: np.ndarray) -> InputError:

@@ -261,3 +261,12 @@ def test_trento_cloud_in_another_crs_lands_on_the_same_cells(tmp_path, trento):
     got, _ = rasterise(write_las(tmp_path / "wgs84.laz", reproject(pts, 32632, 4326), wkt_of(4326), scale=1e-8),
                        grid, ("dsm", "intensity"))
     np.testing.assert_allclose(got, ref, atol=1e-4)
+
+
+def test_truncated_laz_is_refused_naming_the_file(tmp_path, scene):
+    grid, _, _, pts = scene
+    cloud = write_las(tmp_path / "whole.laz", pts, wkt_of(32632))
+    data = open(cloud, "rb").read()
+    cut = tmp_path / "cut.laz"
+    cut.write_bytes(data[:len(data) * 2 // 3])
+    _refused(tmp_path, cut, grid, r"cut\.laz (is damaged or truncated|cannot be read as LAS/LAZ)", chunk_points=500)
