@@ -23,17 +23,20 @@ def test_model_chain_runs_end_to_end(qgis_app, data_dir, tmp_path):
         "mmlgnet:classify", "mmlgnet:evaluate", "mmlgnet:importbenchmark", "mmlgnet:importbenchmark",
         "mmlgnet:importbenchmark", "mmlgnet:importbenchmark", "mmlgnet:train"]
     trento = data_dir / "trento"
+    # inputs and outputs as scripts/make_example_model.py names them (fast network: a quick run)
     res = processing.run(model, {
         "hsi_mat": str(trento / "HSI.mat"), "lidar_mat": str(trento / "LiDAR.mat"),
-        "train_mat": str(trento / "Trento_TR_50_1.mat"), "test_mat": str(trento / "TSLabel.mat"),
-        "epochs": 12, "threads": 1,
-        "train:model": str(tmp_path / "model.safetensors"), "classify:classified": str(tmp_path / "classes.tif"),
-        "evaluate:report": str(tmp_path / "report.html")})
-    assert res["train:model"] == str(tmp_path / "model.safetensors") and Path(res["train:model"]).is_file()
+        "training_labels_mat": str(trento / "Trento_TR_50_1.mat"), "test_labels_mat": str(trento / "TSLabel.mat"),
+        "scene": 1, "epochs": 12, "network_size": 1, "device": 1, "threads": 1,
+        "train:Model file": str(tmp_path / "model.safetensors"),
+        "classify:Classified raster": str(tmp_path / "classes.tif"),
+        "evaluate:Accuracy report": str(tmp_path / "report.html")})
+    model_file = res["train:Model file"]
+    assert model_file == str(tmp_path / "model.safetensors") and Path(model_file).is_file()
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["oa"] > 90 and report["n_pixels"] == 29395  # semi-synthetic Trento HSI, 50 px/class
-    assert Path(res["evaluate:report"]).read_text().count("data:image/png") >= 3
-    ds = gdal.Open(res["classify:classified"])
+    assert Path(res["evaluate:Accuracy report"]).read_text().count("data:image/png") >= 3
+    ds = gdal.Open(res["classify:Classified raster"])
     band = ds.GetRasterBand(1)
     band.GetDescription()
     assert band.GetCategoryNames()[1] == "Apple trees" and ds.GetProjection()
