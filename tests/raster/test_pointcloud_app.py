@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import site
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -103,3 +107,30 @@ def test_processing_algorithm_refuses_a_cloud_without_crs(tmp_path, inputs, qgis
     with pytest.raises(QgsProcessingException, match="give point cloud files, a folder of tiles, or both"):
         processing_run("mmlgnet:rasteriselidar", {"REFERENCE": ref, "OUTPUT": str(tmp_path / "out.tif")})
     assert sorted(os.listdir(tmp_path)) == before
+
+
+@pytest.mark.skipif(shutil.which("qgis_process.bin") is None, reason="qgis_process not installed (Debian package 'qgis')")
+def test_qgis_process_takes_several_clouds_and_products(tmp_path, inputs):
+    """`qgis_process run mmlgnet:rasteriselidar -- POINT_CLOUDS=a.laz POINT_CLOUDS=b.laz PRODUCTS=0,4 ...`"""
+    ref, cloud, objects = inputs
+    other = write_las(tmp_path / "raised.laz", surface_points(101 + objects, np.full_like(objects, 101.0),
+                                                              (ORIGIN[0], 1, 0, ORIGIN[1], 0, -1), seed=4),
+                      wkt_of(32632))
+    home, plugins = tmp_path / "home", tmp_path / "plugins"
+    home.mkdir()
+    plugins.mkdir()
+    (plugins / "mmlgnet_qgis").symlink_to(Path(__file__).resolve().parents[2] / "mmlgnet_qgis", target_is_directory=True)
+    env = dict(os.environ, HOME=str(home), QGIS_PLUGINPATH=str(plugins), QT_QPA_PLATFORM="offscreen",
+               PYTHONPATH=os.pathsep.join(site.getsitepackages()))
+    env.pop("XDG_DATA_HOME", None)
+    qgis_process = shutil.which("qgis_process.bin")
+    subprocess.run([qgis_process, "plugins", "enable", "mmlgnet_qgis"], env=env, cwd=home, capture_output=True,
+                   timeout=300, check=True)
+    out = tmp_path / "lidar.tif"
+    proc = subprocess.run([qgis_process, "run", "mmlgnet:rasteriselidar", "--", f"POINT_CLOUDS={cloud}",
+                           f"POINT_CLOUDS={other}", f"REFERENCE={ref}", "PRODUCTS=0,4", f"OUTPUT={out}"],
+                          env=env, cwd=home, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    ds = gdal.Open(str(out))
+    assert [ds.GetRasterBand(i + 1).GetDescription() for i in range(2)] == ["dsm", "density"]
+    assert np.abs(ds.GetRasterBand(1).ReadAsArray() - (101 + objects)).max() < 0.1  # the higher cloud's surface
