@@ -61,7 +61,7 @@ def raster_file(layer: QgsRasterLayer, label: str, temp: TempFiles, context=None
     if layer.providerType() in PASS_THROUGH_RASTER:
         return layer.source()
     provider: QgsRasterDataProvider = layer.dataProvider()
-    if not provider.capabilities() & QgsRasterDataProvider.Size or provider.xSize() <= 0:
+    if not provider.capabilities() & QgsRasterDataProvider.Capability.Size or provider.xSize() <= 0:
         raise QgsProcessingException(
             f"{label} '{layer.name()}' is a {layer.providerType()} layer without a pixel grid of its own; "
             f"save it as a GeoTIFF at the resolution you want (Raster > Conversion > Translate) and use that")
@@ -78,7 +78,7 @@ def raster_file(layer: QgsRasterLayer, label: str, temp: TempFiles, context=None
     transform = context.transformContext() if context is not None else layer.transformContext()
     error = writer.writeRaster(pipe, provider.xSize(), provider.ySize(), provider.extent(), provider.crs(),
                                transform, feedback)
-    if error != QgsRasterFileWriter.NoError:
+    if error != QgsRasterFileWriter.WriterError.NoError:
         raise QgsProcessingException(f"could not write {label} '{layer.name()}' to {path} (error {int(error)})")
     return path
 

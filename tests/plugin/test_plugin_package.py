@@ -99,6 +99,9 @@ def installed(tmp_path_factory):
 def load_in_qgis(plugins: Path, work: Path, block_torch: bool) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "QGIS_PLUGINPATH")}
     env["QT_QPA_PLATFORM"] = "offscreen"
+    if block_torch:  # a fresh user: no worker interpreter configured, no managed venv, own settings
+        env.pop("MMLGNET_PYTHON", None)
+        env["HOME"] = str(work)
     proc = subprocess.run([sys.executable, "-c", LOAD_PLUGIN, str(plugins), str(work),
                            "block-torch" if block_torch else "-"],
                           capture_output=True, text=True, timeout=180, cwd=work, env=env)
@@ -135,6 +138,5 @@ def test_without_torch_the_plugin_loads_and_algorithms_explain_the_install(insta
     assert out["loaded"] and out["started"] and out["algs"] == ALGS
     assert out["gui_import_error"] is None
     assert not out["torch_imported"] and not out["output_written"]
-    msg = out["error"]
-    assert msg and "torch" in msg and "pip install" in msg
-    assert str(plugins / "mmlgnet_qgis" / "requirements.txt") in msg
+    msg = out["error"]  # torch runs in a worker interpreter: the message says how to get one
+    assert msg and "Install / repair" in msg and "MMLGNET_PYTHON" in msg
