@@ -14,6 +14,7 @@ from qgis.PyQt.QtWidgets import QAction
 from ..core.prompts import PromptError, load_prompt_set
 from ..processing.project_prompts import read_project_prompts, write_project_prompts
 from .dock_layout import fit_dock_width
+from .hsi_layers import HsiLayerStyler
 from .environment_row import EnvironmentRow
 from .prompt_dock import PromptDock
 from .resources import icon_path
@@ -61,6 +62,7 @@ class PromptDockController:
             iface.addPluginToMenu(MENU, self.python_action)
 
         self.dock.promptSetChanged.connect(self._store_in_project)
+        self.hsi_styler = HsiLayerStyler(self.project)  # hyperspectral layers open in natural colour
         self.project.readProject.connect(self.load_from_project)
         self.project.cleared.connect(self.load_from_project)
         self.load_from_project()
@@ -121,6 +123,7 @@ class PromptDockController:
                 signal.disconnect(slot)
             except (TypeError, RuntimeError):
                 pass
+        self.hsi_styler.unload()
         self.dock.shutdown()
         from ..worker import session
         session.shutdown()  # the dock's worker process

@@ -137,3 +137,22 @@ def test_classify_results_are_named_after_the_hsi_layer_and_styled(qgis_app, sma
         assert "singlebandpseudocolor" in (tmp_path / "conf.qml").read_text()  # opens so anywhere
     finally:
         QgsProject.instance().removeMapLayers([lyr.id() for lyr in _loaded("trento HSI")])
+
+
+def test_a_hyperspectral_layer_the_user_adds_opens_in_natural_colour(qgis_app, tmp_path):
+    """Add Raster Layer / drag and drop of a cube with band centres: not bands 1/2/3."""
+    from qgis.core import QgsMultiBandColorRenderer, QgsProject, QgsRasterLayer
+    from mmlgnet_qgis.gui.hsi_layers import HsiLayerStyler
+    rng = np.random.default_rng(2)
+    cube = write_tif(tmp_path / "cube.tif", rng.gamma(2.0, 100.0, size=(12, 32, 32)).astype(np.float32), WAVELENGTHS)
+    unknown = write_tif(tmp_path / "unknown.tif", rng.gamma(2.0, 100.0, size=(12, 32, 32)).astype(np.float32))
+    styler = HsiLayerStyler(QgsProject.instance())
+    layers = [QgsRasterLayer(cube, "cube", "gdal"), QgsRasterLayer(unknown, "unknown", "gdal")]
+    try:
+        QgsProject.instance().addMapLayers(layers)
+        bands = [(r.redBand(), r.greenBand(), r.blueBand()) for r in (lyr.renderer() for lyr in layers)]
+        assert isinstance(layers[0].renderer(), QgsMultiBandColorRenderer)
+        assert bands == [(6, 4, 2), (1, 2, 3)]  # without band centres QGIS's default stays
+    finally:
+        styler.unload()
+        QgsProject.instance().removeMapLayers([lyr.id() for lyr in layers])
