@@ -1,8 +1,9 @@
 """Size, keyboard access and tooltips of the prompt dock, kept apart from its behaviour.
 
 At QGIS's default side-dock width the dock showed 4 of 6 classes and cut the similarity matrix's
-last row; it is opened wide enough for two-line prompts, the matrix always shows every row up to
-FIT_CLASSES classes (MUUFL has 11), and everything is reachable from the keyboard.
+last row; it now opens wider, shows one line per prompt (the table, prompt_table), the matrix
+always shows every row up to FIT_CLASSES classes (MUUFL has 11), and everything is reachable
+from the keyboard.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from qgis.PyQt.QtCore import Qt, QTimer
 from qgis.PyQt.QtGui import QKeySequence
 from qgis.PyQt.QtWidgets import QShortcut, QSplitter, QWidget
 
-DOCK_WIDTH = 560  # px: ID, name, colour and prompts wrapped in two lines for Trento / MUUFL prompts
+DOCK_WIDTH = 560  # px: ID, name, colour and most of a prompt's line; the 6-11 similarity columns
 FIT_CLASSES = 11  # the matrix grows to show this many rows without scrolling
 SIZED_KEY = "MMLGNet/promptDockSized"
 ROW_HEADER_WIDTH = 100  # px of "id name" before the matrix's cells
