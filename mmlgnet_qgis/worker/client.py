@@ -160,6 +160,8 @@ class WorkerProcess:
             from .environment import choose_python, python_env
             self.python, source = choose_python()
             self.extra_env = {**python_env(source), **self.extra_env}
+        if self.proc is not None:
+            self.close(timeout=0)  # a worker that died: release its pipes before the new one
         started = time.perf_counter()
         self._messages, self._stderr = queue.Queue(), collections.deque(maxlen=200)
         env = worker_env()
@@ -172,13 +174,16 @@ class WorkerProcess:
         except OSError as exc:
             raise WorkerError(f"cannot start the MMLGNet worker with {self.python}: {exc}. Set the Python "
                               f"environment in Plugins > MMLGNet, or run Install / repair dependencies.") from exc
-        threading.Thread(target=self._read_stdout, args=(self.proc,), daemon=True).start()
-        threading.Thread(target=self._read_stderr, args=(self.proc,), daemon=True).start()
+        self._readers = [threading.Thread(target=self._read_stdout, args=(self.proc,), daemon=True),
+                         threading.Thread(target=self._read_stderr, args=(self.proc,), daemon=True)]
+        for reader in self._readers:
+            reader.start()
         message = self._next(time.perf_counter() + START_TIMEOUT_S)
         if message is None or message.get("type") != protocol.READY:
-            self._reap(kill=True)
+            how = self._how_it_ended()
+            self.close(timeout=0)
             raise WorkerError(f"the MMLGNet worker did not start with {self.python} "
-                              f"({self._how_it_ended()}).\n{self._tail()}\nRun Install / repair dependencies, "
+                              f"({how}).\n{self._tail()}\nRun Install / repair dependencies, "
                               f"or choose another Python environment in Plugins > MMLGNet.")
         self.start_seconds = time.perf_counter() - started
         return self.start_seconds
@@ -233,6 +238,13 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self._reap(kill=False)
         self._reap(kill=True)
+        for reader in getattr(self, "_readers", []):
+            reader.join(5)  # the pipes hit end-of-file once the process is gone
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                pipe.close()
+            except OSError:
+                pass
 
     def __enter__(self):
         return self

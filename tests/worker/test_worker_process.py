@@ -115,6 +115,7 @@ def test_sigkill_mid_train_leaves_no_model(python, scene, tmp_path):
                                 prompts=PROMPTS, out=str(out), epochs=50, patch_size=7, hsi_width=8, lidar_width=4,
                                 fusion_width=16, threads=1, log_file=str(tmp_path / "train.log"),
                                 report_html=str(tmp_path / "train.html")), rec)
+    worker.close()
     assert sorted(os.listdir(tmp_path)) == []
 
 
@@ -157,6 +158,7 @@ def test_cancel_terminates_a_worker_that_does_not_stop(python):
     with pytest.raises(Cancelled, match="worker was stopped"):
         worker.run(EncodeRequest(prompts=PROMPTS), Recorder(on_progress=cancel))
     assert time.perf_counter() - t0 < 60 and not worker.alive
+    worker.close()
 
 
 def test_interpreters_that_cannot_run_the_worker_are_reported(tmp_path):
