@@ -79,7 +79,7 @@ def test_every_request_field_is_a_command_line_option(kind):
 
 
 ALGORITHMS = {"train": "TrainAlgorithm", "classify": "ClassifyAlgorithm", "evaluate": "EvaluateAlgorithm",
-              "import": "ImportBenchmarkAlgorithm"}
+              "import": "ImportBenchmarkAlgorithm", "rasterise_lidar": "RasteriseLidarAlgorithm"}
 
 
 @pytest.mark.parametrize("kind", sorted(ALGORITHMS))

@@ -20,8 +20,8 @@ from safetensors.torch import load_file, save_file
 from mmlgnet_qgis.core.model_file import (MANIFEST_KEY, ModelFileError, load_model, read_manifest,
                                           read_manifest_dict, save_model)
 from mmlgnet_qgis.core.prompts import PromptError, PromptSet, load_prompt_set, scene_prompt_set
-from test_model import small_model
-from test_model_file import manifest as small_manifest
+from model_fixtures import small_model
+from model_fixtures import manifest as small_manifest
 
 FUZZ = settings(max_examples=1000, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,

@@ -6,20 +6,8 @@ import torch
 from mmlgnet_qgis.core.inference import predict_patches, tile_windows
 from mmlgnet_qgis.core.pipeline import predict_scene
 from mmlgnet_qgis.core.losses import contrastive_loss, pixel_to_text, self_distillation, text_to_pixel
-from mmlgnet_qgis.core.model import MMLGNet, ModelConfig
-
-
-def small_model(k=4, d=16, p=9, seed=0, modalities="both"):
-    torch.manual_seed(seed)
-    cfg = ModelConfig(hsi_bands=7, lidar_bands=2, embed_dim=d, patch_size=p, hsi_width=8,
-                      lidar_width=4, fusion_width=12, modalities=modalities)
-    model = MMLGNet(cfg, torch.randn(k, d))
-    # give BatchNorm non-trivial running statistics, as after training
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(torch.randn(8, 7, p, p) * 2 + 1, torch.randn(8, 2, p, p))
-    return model.eval()
+from mmlgnet_qgis.core.model import ModelConfig
+from model_fixtures import small_model
 
 
 @pytest.mark.parametrize("modalities", ["both", "hsi", "lidar"])

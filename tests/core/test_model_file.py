@@ -9,15 +9,7 @@ import torch
 from mmlgnet_qgis.core.pipeline import predict_scene
 from mmlgnet_qgis.core.model_file import (MANIFEST_KEY, ModelFileError, load_model, read_manifest,
                                           read_manifest_dict, save_model)
-from test_model import small_model
-
-
-def manifest():
-    return {"hsi_bands": 7, "lidar_bands": 2, "classes": [{"id": i, "name": f"c{i}", "color": "#123456"}
-                                                          for i in range(1, 5)],
-            "normalisation": {"hsi_mean": [0.0] * 7, "hsi_std": [1.0] * 7,
-                              "lidar_mean": [0.0] * 2, "lidar_std": [1.0] * 2},
-            "text_encoder": {"kind": "hash", "model": "hash", "dim": 16}}
+from model_fixtures import manifest, small_model
 
 
 def test_round_trip_gives_identical_predictions(tmp_path):

@@ -6,7 +6,7 @@ import torch
 from mmlgnet_qgis.core import pipeline
 from mmlgnet_qgis.core.inference import predict_tile
 from mmlgnet_qgis.core.pipeline import ArraySink, ArraySource, classify
-from test_model import small_model
+from model_fixtures import small_model
 
 NORM = {"hsi_mean": [0.0] * 7, "hsi_std": [1.0] * 7, "lidar_mean": [0.0] * 2, "lidar_std": [1.0] * 2}
 

@@ -213,7 +213,7 @@ def test_empty_and_duplicate_prompts_are_warned_about(dock):
 def test_model_file_prompts_and_encoder_are_loaded(dock, tmp_path):
     from mmlgnet_qgis.core.model_file import save_model
     from mmlgnet_qgis.core.prompts import scene_prompt_set
-    from test_model import small_model
+    from model_fixtures import small_model
 
     prompts = scene_prompt_set("trento")
     manifest = {"hsi_bands": 7, "lidar_bands": 2, "prompts": prompts.to_dict(),
