@@ -31,7 +31,32 @@ class Window:
     pad: tuple  # ((top, bottom), (left, right)) reflect padding beyond the scene's edges
 
 
-def tile_windows(height: int, width: int, tile: int, halo: int) -> Iterator[Window]:
+Region = tuple[int, int, int, int]  # (x0, y0, w, h): a block of whole tiles of the scene's tile grid
+
+
+def check_region(height: int, width: int, tile: int, region: Region) -> None:
+    """Refuse a region that is not a block of whole tiles inside the scene.
+
+    Blocks must start on the scene's tile grid: a tile of another size or origin would run the
+    network on other shapes, and float results could differ in the last bit from a whole-scene run.
+
+    Args:
+        height: scene rows.
+        width: scene columns.
+        tile: tile side in pixels.
+        region: (x0, y0, w, h).
+
+    Raises:
+        InputError: the region leaves the scene or does not start on the tile grid.
+    """
+    x0, y0, w, h = region
+    if x0 < 0 or y0 < 0 or w < 1 or h < 1 or x0 + w > width or y0 + h > height:
+        raise InputError(f"region x {x0}..{x0 + w}, y {y0}..{y0 + h} is outside the {width} x {height} scene")
+    if x0 % tile or y0 % tile or ((x0 + w) % tile and x0 + w != width) or ((y0 + h) % tile and y0 + h != height):
+        raise InputError(f"region x {x0}..{x0 + w}, y {y0}..{y0 + h} is not a block of whole {tile}-pixel tiles")
+
+
+def tile_windows(height: int, width: int, tile: int, halo: int, region: Region | None = None) -> Iterator[Window]:
     """Cover a height x width scene with tiles, row by row, each with its halo.
 
     Args:
@@ -39,17 +64,22 @@ def tile_windows(height: int, width: int, tile: int, halo: int) -> Iterator[Wind
         width: scene columns.
         tile: tile side in pixels (edge tiles are smaller).
         halo: context pixels read around each tile (P // 2).
+        region: only the tiles of this block (x0, y0, w, h) of whole tiles; halos and reflection
+            stay those of the whole scene, so a block's pixels equal a whole-scene run's.
 
     Yields:
         One Window per tile.
 
     Raises:
-        InputError: tile < 1.
+        InputError: tile < 1, or a region that is not a block of whole tiles.
     """
     if tile < 1:
         raise InputError(f"tile size must be >= 1, got {tile}")
-    for y0 in range(0, height, tile):
-        for x0 in range(0, width, tile):
+    bx0, by0, bw, bh = region or (0, 0, width, height)
+    if region is not None:
+        check_region(height, width, tile, region)
+    for y0 in range(by0, by0 + bh, tile):
+        for x0 in range(bx0, bx0 + bw, tile):
             h, w = min(tile, height - y0), min(tile, width - x0)
             ry0, rx0 = max(0, y0 - halo), max(0, x0 - halo)
             ry1, rx1 = min(height, y0 + h + halo), min(width, x0 + w + halo)
@@ -57,8 +87,10 @@ def tile_windows(height: int, width: int, tile: int, halo: int) -> Iterator[Wind
             yield Window(y0, x0, h, w, ry0, rx0, ry1 - ry0, rx1 - rx0, pad)
 
 
-def count_tiles(height: int, width: int, tile: int) -> int:
-    """Returns: how many windows `tile_windows` yields for this scene and tile size."""
+def count_tiles(height: int, width: int, tile: int, region: Region | None = None) -> int:
+    """Returns: how many windows `tile_windows` yields for this scene (or region) and tile size."""
+    if region is not None:
+        height, width = region[3], region[2]
     return -(-height // tile) * -(-width // tile)
 
 

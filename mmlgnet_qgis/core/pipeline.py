@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 import numpy as np
 import torch
 
-from .inference import Window, count_tiles, predict_tile, reflect_pad, tile_windows
+from .inference import Region, Window, count_tiles, predict_tile, reflect_pad, tile_windows
 from .model import MMLGNet
 from .normalization import band_stats, normalise, valid_pixels
 from .prompts import PromptSet, class_embeddings
@@ -316,7 +316,7 @@ def _prefetch(gen: Iterable[T], depth: int = 2) -> Iterator[T]:
 
 def classify(model: MMLGNet, normalisation: dict, hsi: WindowSource, lidar: WindowSource, class_sink: WindowSink,
              similarity_sink: WindowSink | None = None, tile: int | None = None, device: str = "auto", reporter: Reporter | None = None,
-             amp: bool = False, prefetch: bool = True) -> dict:
+             amp: bool = False, prefetch: bool = True, region: Region | None = None) -> dict:
     """Stream tiles: read window + halo from both sources, normalise, predict, write.
 
     Nodata / NaN in either input gives class 0 and similarity NaN. A reader thread prefetches tiles.
@@ -333,6 +333,8 @@ def classify(model: MMLGNet, normalisation: dict, hsi: WindowSource, lidar: Wind
         reporter: progress per tile, log, cancel.
         amp: bf16 convolutions.
         prefetch: read tiles in a background thread.
+        region: classify only this block (x0, y0, w, h) of whole tiles (one task of a distributed
+            run); sinks get scene coordinates. A block of nothing but nodata is no error here.
 
     Returns:
         Run statistics (pixels, valid_pixels, tiles, tile, seconds, device, per-stage seconds).
@@ -354,19 +356,20 @@ def classify(model: MMLGNet, normalisation: dict, hsi: WindowSource, lidar: Wind
     halo = model.cfg.patch_size // 2
     amp_dtype = torch.bfloat16 if amp else None  # on CPU fast only with AVX512-BF16 / AMX
     tile = auto_tile_size(model, dev, tile)
-    n = count_tiles(hsi.height, hsi.width, tile)
+    n = count_tiles(hsi.height, hsi.width, tile, region)
     log(f"classifying {hsi.width} x {hsi.height} pixels in {n} tiles of {tile} on {dev}")
     t0 = time.perf_counter()
     timers = {"read": 0.0, "normalise": 0.0, "compute": 0.0, "write": 0.0}
-    tiles = _read_tiles(hsi, lidar, norm, tile_windows(hsi.height, hsi.width, tile, halo), timers)
+    tiles = _read_tiles(hsi, lidar, norm, tile_windows(hsi.height, hsi.width, tile, halo, region), timers)
     valid_count = _predict_tiles(model, _prefetch(tiles) if prefetch else tiles, n, dev, amp_dtype, halo,
                                  class_sink, similarity_sink, timers, reporter)
     seconds = time.perf_counter() - t0
-    if valid_count == 0:  # a map of nothing but nodata is a mistake (wrong nodata value, wrong file)
+    if valid_count == 0 and region is None:  # a map of nothing but nodata is a mistake (wrong nodata value, wrong file)
         raise InputError(f"every pixel is nodata (or NaN / inf) in {named(hsi, 'HSI')} or {named(lidar, 'LiDAR')}: "
                          f"nothing to classify; check the layers' nodata values")
     # read/normalise run in the reader thread, overlapped with compute and write
-    return {"pixels": hsi.height * hsi.width, "valid_pixels": valid_count, "tiles": n, "tile": tile,
+    pixels = hsi.height * hsi.width if region is None else region[2] * region[3]
+    return {"pixels": pixels, "valid_pixels": valid_count, "tiles": n, "tile": tile,
             "seconds": seconds, "device": str(dev), **{f"{k}_seconds": v for k, v in timers.items()}}
 
 
