@@ -93,4 +93,11 @@ def test_desktop_encode_train_classify_and_exit(display, scene, tmp_path):
     assert result["dock_classes"] == 6 and result["encode_matrix"] == [6, 6]
     assert Path(result["train"]["MODEL"]).is_file() and Path(result["classify"]["OUTPUT"]).is_file()
     assert not [p for p in os.listdir(out) if "partial" in p]
+    # the desktop's labels are the command line's
+    from osgeo import gdal
+    subprocess.run([sys.executable, "-m", "mmlgnet_qgis", "classify", "--model", result["train"]["MODEL"], "--hsi",
+                    scene["hsi"], "--lidar", scene["lidar"], "--out", str(tmp_path / "cli.tif"), "--device", "cpu"],
+                   check=True, capture_output=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    desktop, cli = gdal.Open(result["classify"]["OUTPUT"]), gdal.Open(str(tmp_path / "cli.tif"))
+    assert (desktop.ReadAsArray() == cli.ReadAsArray()).all()
     print(f"desktop: {seconds:.0f} s in all; {result['seconds']}")
