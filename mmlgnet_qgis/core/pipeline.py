@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 import numpy as np
 import torch
 
+from .folding import fold_batchnorm
 from .inference import Region, Window, count_tiles, predict_tile, reflect_pad, tile_windows
 from .model import MMLGNet
 from .normalization import band_stats, normalise, valid_pixels
@@ -227,12 +228,20 @@ def auto_tile_size(model: MMLGNet, device: torch.device, requested: int | None =
 
 
 def for_inference(model: MMLGNet, dev: torch.device) -> MMLGNet:
-    """Move the model to the device in eval mode.
+    """An eval-mode copy on the device with BatchNorm folded into the convolutions.
 
-    On CPU the weights go channels-last, which oneDNN runs 1.3x faster for the convolutions and 5x
-    faster for the 9 x 9 context mean (benchmarks/results).
+    The caller's model is left as it was (it may go on training or be saved). On CPU the weights
+    go channels-last, which oneDNN runs 1.3x faster for the convolutions and 5x faster for the
+    9 x 9 context mean (benchmarks/results).
+
+    Args:
+        model: the trained network.
+        dev: where inference runs.
+
+    Returns:
+        The inference copy.
     """
-    model = model.to(dev).eval()
+    model = fold_batchnorm(model).to(dev)
     return model.to(memory_format=torch.channels_last) if dev.type == "cpu" else model
 
 
