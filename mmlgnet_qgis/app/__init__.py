@@ -13,7 +13,8 @@ from ..core.reporter import Reporter
 from .requests import Request
 
 MODULES = {"train": "train", "classify": "classify", "evaluate": "evaluate", "import": "import_benchmark",
-           "encode": "encode", "demo": "demo", "rasterise_lidar": "rasterise_lidar"}
+           "encode": "encode", "demo": "demo", "rasterise_lidar": "rasterise_lidar",
+           "classify_distributed": "classify_distributed"}
 
 
 def run(request: Request, reporter: Reporter | None = None) -> Any:  # one result dataclass per use case

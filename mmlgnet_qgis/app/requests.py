@@ -283,6 +283,8 @@ REQUESTS: dict[str, type[Request]] = {r.kind: r for r in (TrainRequest, Classify
                                                           ImportRequest, EncodeRequest, DemoRequest)}
 from .rasterise_requests import RasteriseLidarRequest  # noqa: E402 (subclasses Request; app/__init__ imports us first)
 REQUESTS[RasteriseLidarRequest.kind] = RasteriseLidarRequest
+from .distributed_requests import DistributedClassifyRequest  # noqa: E402 (as above)
+REQUESTS[DistributedClassifyRequest.kind] = DistributedClassifyRequest
 
 
 def request_from_dict(data: dict) -> Request:
