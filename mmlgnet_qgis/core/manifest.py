@@ -75,10 +75,11 @@ class Manifest:
     scene: str | None = None
     training: dict = field(default_factory=dict)  # settings and final numbers
     history: dict | None = None                  # per-epoch curves
+    unknown_thresholds: list[float] | None = None  # per class: a winning cosine below it is "unknown"
     extra: dict = field(default_factory=dict)    # keys this version does not know, kept as they are
 
     KNOWN = ("hsi_bands", "lidar_bands", "model", "classes", "text_encoder", "class_embeddings",
-             "normalisation", "prompts", "wavelengths_nm", "lidar_products", "hsi_spectral", "scene", "training", "history", "patch_size",
+             "normalisation", "prompts", "wavelengths_nm", "lidar_products", "hsi_spectral", "scene", "training", "history", "patch_size", "unknown_thresholds",
              "format", "format_version")
 
     @classmethod
@@ -107,6 +108,7 @@ class Manifest:
                    hsi_spectral=_hsi_spectral(data, path),
                    scene=data.get("scene"),
                    training=data.get("training") or {}, history=data.get("history"),
+                   unknown_thresholds=data.get("unknown_thresholds"),
                    extra={k: v for k, v in data.items() if k not in cls.KNOWN})
 
     def to_dict(self) -> dict:
@@ -116,7 +118,7 @@ class Manifest:
                "text_encoder": dict(self.text_encoder), "patch_size": self.patch_size,
                "wavelengths_nm": self.wavelengths_nm, "scene": self.scene, "training": self.training,
                "history": self.history}
-        for key in ("class_embeddings", "normalisation", "lidar_products", "hsi_spectral"):
+        for key in ("class_embeddings", "normalisation", "lidar_products", "hsi_spectral", "unknown_thresholds"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         if self.prompts is not None:
@@ -162,6 +164,8 @@ class Manifest:
             The new manifest.
         """
         new = copy.deepcopy(self)
+        if len(prompt_set.classes) != len(self.classes):
+            new.unknown_thresholds = None  # calibrated for other classes
         new.classes = [ClassInfo(c.id, c.name, c.color) for c in prompt_set.classes]
         new.prompts = prompt_set
         if embeddings is not None:

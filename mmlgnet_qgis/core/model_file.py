@@ -203,6 +203,11 @@ def _validate(manifest: dict, for_prediction: bool) -> None:
     if wavelengths is not None and (not isinstance(wavelengths, list)
                                     or not all(type(v) in (int, float) for v in wavelengths)):
         raise InputError(f"'wavelengths_nm' must be a list of numbers, got {_show(wavelengths)}")
+    thresholds = manifest.get("unknown_thresholds")
+    if thresholds is not None:
+        _numbers(thresholds, "'unknown_thresholds'", len(classes))
+        if not all(-1 <= v <= 1 for v in thresholds):
+            raise InputError(f"'unknown_thresholds' must hold cosines in -1..1, got {_show(thresholds)}")
     for key, kind in (("scene", str), ("training", dict), ("history", dict)):
         if manifest.get(key) is not None and not isinstance(manifest[key], kind):
             raise InputError(f"'{key}' must be {'text' if kind is str else 'a JSON object'}, "

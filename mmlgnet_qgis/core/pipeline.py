@@ -155,9 +155,12 @@ def fit(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, prompt_set: 
     emb = class_embeddings(prompt_set, encoder)
     reporter.log(f"encoded {len(prompt_set.classes)} class prompts with {encoder.identity()['model']} "
                  f"({emb.shape[1]}-d) in {time.perf_counter() - t0:.1f} s")
+    if cfg.head == "linear":
+        raise InputError("the linear head has no prompts to classify with; it is for benchmarks (train_model)")
+    outcome: dict = {}
     model, history = train_model(normalise(h_raw, h_mean, h_std, valid, hsi.name),
                                  normalise(l_raw, l_mean, l_std, valid, lidar.name),
-                                 labels, emb, cfg, reporter)
+                                 labels, emb, cfg, reporter, outcome)
     manifest = Manifest(
         hsi_bands=hsi.bands, lidar_bands=lidar.bands, model=model.cfg.to_dict(),
         classes=[ClassInfo(c.id, c.name, c.color) for c in prompt_set.classes],
@@ -165,7 +168,10 @@ def fit(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, prompt_set: 
         normalisation={"hsi_mean": h_mean.tolist(), "hsi_std": h_std.tolist(),
                        "lidar_mean": l_mean.tolist(), "lidar_std": l_std.tolist()},
         prompts=prompt_set, wavelengths_nm=wavelengths, history=history,
+        unknown_thresholds=outcome["unknown_thresholds"],
         training={"config": cfg.to_dict(), "labelled_pixels": int((labels > 0).sum()),
+                  "validation_pixels": outcome["validation_pixels"], "best_epoch": outcome["best_epoch"],
+                  "unknown_calibration": {"on": outcome["calibrated_on"], "percentile": cfg.unknown_percentile},
                   "seconds": history["seconds"][-1], "final_loss": history["loss"][-1],
                   "final_train_oa": history["train_oa"][-1]})
     return model, manifest, history

@@ -1,6 +1,7 @@
 """Training: seeded, device-side patch sampling, progress and cancel through callbacks."""
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -13,6 +14,7 @@ from . import defaults
 from .losses import LOSS_MODES, contrastive_loss, self_distillation
 from .model import MMLGNet, ModelConfig
 from .errors import InputError
+from .validation import HEADS, UNKNOWN_PERCENTILE, blocked_split, calibrate_thresholds, patch_scores
 from .reporter import Reporter, check_cancelled, or_null
 
 
@@ -37,11 +39,21 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True                 # bf16 autocast on CUDA only
     model: dict = field(default_factory=dict)   # overrides of ModelConfig widths etc.
+    head: str = "text"               # text (prompt embeddings), random (unit prototypes), linear (no text)
+    validation_fraction: float = 0.0  # held-out labelled pixels per class, in blocks of 2 x patch
+    early_stopping: bool = False     # keep the best validation epoch's weights
+    unknown_percentile: float = UNKNOWN_PERCENTILE  # open-set thresholds, per class
 
     def __post_init__(self) -> None:
-        """Raises: InputError for an unknown loss or epochs < 1."""
+        """Raises: InputError for an unknown loss or head, epochs < 1, or early stopping without validation."""
         if self.loss not in LOSS_MODES:
             raise InputError(f"loss must be one of {LOSS_MODES}, got {self.loss!r}")
+        if self.head not in HEADS:
+            raise InputError(f"head must be one of {HEADS}, got {self.head!r}")
+        if not 0 <= self.validation_fraction < 1:
+            raise InputError(f"validation fraction must be in [0, 1), got {self.validation_fraction}")
+        if self.early_stopping and self.validation_fraction == 0:
+            raise InputError("early stopping needs validation pixels: give a validation fraction > 0")
         if self.epochs < 1:
             raise InputError(f"epochs must be >= 1, got {self.epochs}")
 
@@ -89,7 +101,8 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 def train_model(hsi: np.ndarray, lidar: np.ndarray, labels: np.ndarray, class_embeddings: np.ndarray,
-                cfg: TrainConfig, reporter: Reporter | None = None) -> tuple[MMLGNet, dict]:
+                cfg: TrainConfig, reporter: Reporter | None = None,
+                outcome: dict | None = None) -> tuple[MMLGNet, dict]:
     """Train a model on normalised rasters.
 
     Args:
@@ -98,7 +111,9 @@ def train_model(hsi: np.ndarray, lidar: np.ndarray, labels: np.ndarray, class_em
         labels: (H, W) class ids, 0 = unlabelled.
         class_embeddings: (K, D) unit-length class prompt embeddings.
         cfg: training settings.
-        reporter: progress per epoch (with loss, train_oa, lr), log, cancel.
+        reporter: progress per epoch (with loss, train_oa, lr; val_oa with validation), log, cancel.
+        outcome: filled with what is not a per-epoch curve: unknown_thresholds (per class, None for
+            the linear head), calibrated_on (validation / training), validation_pixels, best_epoch.
 
     Returns:
         (model in eval mode on CPU, history dict of per-epoch lists).
@@ -124,8 +139,19 @@ def train_model(hsi: np.ndarray, lidar: np.ndarray, labels: np.ndarray, class_em
     mcfg = ModelConfig(hsi_bands=hsi.shape[0], lidar_bands=lidar.shape[0],
                        embed_dim=class_embeddings.shape[1], **cfg.model)
     p, halo = mcfg.patch_size, mcfg.patch_size // 2
+    if cfg.head != "text":  # the no-language ablations: fixed random unit prototypes (numpy: torch's seed untouched)
+        proto = np.random.default_rng(cfg.seed + 104729).standard_normal(class_embeddings.shape)
+        class_embeddings = (proto / np.linalg.norm(proto, axis=1, keepdims=True)).astype(np.float32)
     model = MMLGNet(mcfg, torch.as_tensor(class_embeddings)).to(device)
     hsi_pad, lidar_pad = pad_scene(hsi, halo, device), pad_scene(lidar, halo, device)
+    held = blocked_split(labels, cfg.validation_fraction, 2 * p, cfg.seed)[rows_np, cols_np]
+    if held.any():
+        log(f"validation: {int(held.sum())} labelled pixels held out in blocks of {2 * p} px")
+        if held.all() or np.unique(y_np[~held]).size < np.unique(y_np).size:
+            raise InputError("the validation split left a class without training pixels; lower the validation fraction")
+    v_rows, v_cols = (torch.as_tensor(a[held], device=device) for a in (rows_np, cols_np))
+    v_y = y_np[held]
+    rows_np, cols_np, y_np = rows_np[~held], cols_np[~held], y_np[~held]
     rows = torch.as_tensor(rows_np, device=device)
     cols = torch.as_tensor(cols_np, device=device)
     y = torch.as_tensor(y_np, device=device)
@@ -143,6 +169,9 @@ def train_model(hsi: np.ndarray, lidar: np.ndarray, labels: np.ndarray, class_em
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     amp = cfg.amp and device.type == "cuda"
     history = {"epoch": [], "loss": [], "train_oa": [], "lr": [], "seconds": []}
+    if held.any():
+        history["val_oa"] = []
+    best = (-1.0, 0, None)   # (validation OA, epoch, weights)
     log(f"training on {device}: {n} labelled pixels, {k} classes, patch {p}, {cfg.epochs} epochs")
     t0 = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
@@ -171,18 +200,44 @@ def train_model(hsi: np.ndarray, lidar: np.ndarray, labels: np.ndarray, class_em
             loss_sum += loss.detach().double() * idx.numel()
             correct += (logits.argmax(1) == y[idx]).sum()
         metrics = {"loss": float(loss_sum) / n, "train_oa": 100.0 * int(correct) / n, "lr": sched.get_last_lr()[0]}
+        if held.any():
+            scores = patch_scores(model, hsi_pad, lidar_pad, v_rows, v_cols, cfg.head)
+            metrics["val_oa"] = 100.0 * float((scores.argmax(1).numpy() == v_y).mean())
+            if metrics["val_oa"] > best[0]:
+                best = (metrics["val_oa"], epoch, copy.deepcopy(model.state_dict()) if cfg.early_stopping else None)
         history["epoch"].append(epoch)
         for key, val in metrics.items():
             history[key].append(val)
         history["seconds"].append(time.perf_counter() - t0)
         reporter.progress(epoch, cfg.epochs, metrics)
+    if cfg.early_stopping:
+        model.load_state_dict(best[2])
+        log(f"early stopping: kept epoch {best[1]} (validation OA {best[0]:.2f} %)")
+    if outcome is not None:
+        outcome.update(_calibrate(model, hsi_pad, lidar_pad, (v_rows, v_cols, v_y), (rows, cols, y_np), cfg))
+        outcome.update(validation_pixels=int(held.sum()), best_epoch=best[1] if held.any() else None)
     model.eval()
     return model.cpu(), history
 
 
+def _calibrate(model: MMLGNet, hsi_pad: torch.Tensor, lidar_pad: torch.Tensor, val: tuple, train: tuple,
+               cfg: TrainConfig) -> dict:
+    """Open-set thresholds from held-out pixels (training pixels when none: optimistic, so stricter)."""
+    if cfg.head == "linear":
+        return {"unknown_thresholds": None, "calibrated_on": None}
+    on = "validation" if len(val[2]) else "training"
+    r, c, yy = val if len(val[2]) else train
+    cos = patch_scores(model, hsi_pad, lidar_pad, r, c, cfg.head).numpy()
+    return {"unknown_thresholds": calibrate_thresholds(cos, yy, cfg.unknown_percentile), "calibrated_on": on}
+
+
 def _total_loss(out: dict, y: torch.Tensor, cfg: TrainConfig):
-    logits = out["logits"][:, :, 0, 0]
-    loss = contrastive_loss(logits, y, cfg.loss, cfg.label_smoothing)
+    if cfg.head == "linear":  # plain classifier + cross-entropy: no prompts in the loss
+        logits = out["ce_logits"][:, :, 0, 0]
+        loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+    else:
+        logits = out["logits"][:, :, 0, 0]
+        loss = contrastive_loss(logits, y, cfg.loss, cfg.label_smoothing)
     if cfg.ce_weight > 0:
         loss = loss + cfg.ce_weight * F.cross_entropy(out["ce_logits"][:, :, 0, 0], y,
                                                       label_smoothing=cfg.label_smoothing)
