@@ -75,15 +75,19 @@ def _train_parser(sub) -> None:  # noqa: ANN001
     _cloud_options(t, trained=True)
     t.add_argument("--log-file", help="write the training log here (text)")
     t.add_argument("--report-html", help="write an HTML page with the training curves here")
+    t.add_argument("--validation-fraction", type=float, default=0.0,
+                   help="hold out this share of each class's labelled pixels, in blocks of 2 x patch size, "
+                        "for a validation OA per epoch and the open-set thresholds (0 = train on all)")
+    t.add_argument("--early-stopping", action="store_true", help="keep the best validation epoch's weights")
     t.set_defaults(request=TrainRequest, label="epoch")
 
 
 def _classify_parser(sub) -> None:  # noqa: ANN001
     c = sub.add_parser("classify", help="classify a whole scene with a model file")
     c.add_argument("--model", required=True)
-    c.add_argument("--hsi", required=True, help=IMAGE)
-    c.add_argument("--lidar", required=True, help=f"{IMAGE}; {CLOUD}")
-    c.add_argument("--out", required=True, help="classified GeoTIFF (.tif), or .npy without GDAL")
+    c.add_argument("--hsi", nargs="+", default=[], help=f"{IMAGE}; several (with --cluster): one output each")
+    c.add_argument("--lidar", nargs="+", default=[], help=f"{IMAGE}; {CLOUD}; several: pairwise with --hsi")
+    c.add_argument("--out", help="classified GeoTIFF (.tif), or .npy without GDAL")
     c.add_argument("--confidence", help="optional float32 raster of the winning prompt's cosine similarity")
     c.add_argument("--prompts", help="re-word / re-target: prompts JSON re-encoded with the model's text encoder")
     c.add_argument("--tile", type=int, default=0,
@@ -95,7 +99,43 @@ def _classify_parser(sub) -> None:  # noqa: ANN001
     c.add_argument("--threads", type=int, default=0)
     c.add_argument("--resample-lidar", action="store_true", help="warp a LiDAR raster onto the HSI grid (bilinear)")
     _cloud_options(c, trained=False)
+    c.add_argument("--unknown-threshold", default="none",
+                   help="none; auto: the model's per-class thresholds (calibrated at training); or a cosine, "
+                        "e.g. 0.5: pixels whose best cosine is lower get the class 'unknown' (id K+1)")
+    _cluster_options(c)
     c.set_defaults(request=ClassifyRequest, label="tile")
+
+
+def _cluster_options(c) -> None:  # noqa: ANN001
+    d = c.add_argument_group("on a Dask cluster (any of these runs DistributedClassifyRequest; GDAL rasters only)")
+    d.add_argument("--cluster", help="local (one worker process per core), local:N, or a scheduler address "
+                                     "tcp://host:8786; workers must see the same paths")
+    d.add_argument("--scenes", help="CSV of scenes: hsi,lidar[,out[,confidence]] per line (paths relative to it)")
+    d.add_argument("--out-dir", help="several scenes: <hsi name>_classes.tif written here")
+    d.add_argument("--with-confidence", action="store_true", help="with --out-dir: also <hsi name>_confidence.tif")
+    d.add_argument("--block-tiles", type=int, default=4, help="a task classifies N x N tiles (default 4)")
+    d.add_argument("--gdal-cachemax", type=int, default=256, help="GDAL block cache per worker process, MB")
+
+
+def _classify_request(args: argparse.Namespace) -> Request:
+    """ClassifyRequest for one scene in this process; DistributedClassifyRequest for a cluster or several scenes."""
+    from .app.distributed_requests import DistributedClassifyRequest
+    from .core.errors import InputError
+    if not (args.cluster or args.scenes or args.out_dir or args.with_confidence or len(args.hsi) > 1):
+        if len(args.hsi) != 1 or len(args.lidar) != 1 or not args.out:
+            raise InputError("classify needs --hsi, --lidar and --out (or --cluster with --scenes / --out-dir)")
+        args.hsi, args.lidar = args.hsi[0], args.lidar[0]
+        return ClassifyRequest.from_dict({n: getattr(args, n) for n in ClassifyRequest.field_names()})
+    unsupported = [o for o, v in (("--prompts", args.prompts), ("--resample-lidar", args.resample_lidar),
+                                  ("--lidar-products", args.lidar_products), ("--lidar-crs", args.lidar_crs)) if v]
+    if unsupported:
+        raise InputError(f"{', '.join(unsupported)}: not available on a cluster; rasterise or resample the LiDAR "
+                         f"first (rasterise-lidar, gdalwarp)")
+    values = {n: getattr(args, n) for n in DistributedClassifyRequest.field_names() if hasattr(args, n)}
+    values["cluster"] = args.cluster or "local"
+    values["threads"] = args.threads or 1  # one task per worker process: one torch thread each by default
+    args.label = "block"
+    return DistributedClassifyRequest.from_dict(values)
 
 
 def _evaluate_parser(sub) -> None:  # noqa: ANN001
@@ -168,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
 def request_from_args(args: argparse.Namespace) -> Request:
     """Returns: the command's request, its fields taken from the options of the same name."""
     cls = args.request
+    if cls is ClassifyRequest:
+        return _classify_request(args)
     return cls.from_dict({name: getattr(args, name) for name in cls.field_names() if hasattr(args, name)})
 
 

@@ -1,4 +1,4 @@
-"""The MMLGNet Processing provider: five algorithms, GeoTIFF outputs only."""
+"""The MMLGNet Processing provider: six algorithms, GeoTIFF outputs only."""
 from __future__ import annotations
 
 from qgis.core import QgsProcessingProvider
@@ -6,6 +6,7 @@ from qgis.PyQt.QtGui import QIcon
 
 from .algorithm_base import icon_path
 from .classify_algorithm import ClassifyAlgorithm
+from .classify_distributed_algorithm import DistributedClassifyAlgorithm
 from .evaluate_algorithm import EvaluateAlgorithm
 from .import_benchmark_algorithm import ImportBenchmarkAlgorithm
 from .rasterise_lidar_algorithm import RasteriseLidarAlgorithm
@@ -29,7 +30,7 @@ class MMLGNetProvider(QgsProcessingProvider):
         return icon_path()
 
     def loadAlgorithms(self):  # noqa: N802
-        for alg in (ImportBenchmarkAlgorithm(), TrainAlgorithm(), ClassifyAlgorithm(), EvaluateAlgorithm(),
+        for alg in (ImportBenchmarkAlgorithm(), TrainAlgorithm(), ClassifyAlgorithm(), DistributedClassifyAlgorithm(), EvaluateAlgorithm(),
                     RasteriseLidarAlgorithm()):
             self.addAlgorithm(alg)
 

@@ -63,10 +63,13 @@ def test_requests_are_parsed_strictly():
     assert TrainRequest.from_dict({**good, "lr": 1}).lr == 1.0  # a JSON integer is a number
 
 
+COMMANDS = {"classify_distributed": "classify"}  # kinds a command of another name builds
+
+
 def cli_dests(command):
     from mmlgnet_qgis.cli import build_parser
     sub = next(a for a in build_parser()._actions if a.dest == "command")
-    return {a.dest for a in sub.choices[command]._actions}
+    return {a.dest for a in sub.choices[COMMANDS.get(command, command)]._actions}
 
 
 @pytest.mark.parametrize("kind", sorted(REQUESTS))
@@ -79,7 +82,8 @@ def test_every_request_field_is_a_command_line_option(kind):
 
 
 ALGORITHMS = {"train": "TrainAlgorithm", "classify": "ClassifyAlgorithm", "evaluate": "EvaluateAlgorithm",
-              "import": "ImportBenchmarkAlgorithm", "rasterise_lidar": "RasteriseLidarAlgorithm"}
+              "import": "ImportBenchmarkAlgorithm", "rasterise_lidar": "RasteriseLidarAlgorithm",
+              "classify_distributed": "DistributedClassifyAlgorithm"}
 
 
 @pytest.mark.parametrize("kind", sorted(ALGORITHMS))

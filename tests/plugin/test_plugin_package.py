@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-ALGS = ["mmlgnet:classify", "mmlgnet:evaluate", "mmlgnet:importbenchmark", "mmlgnet:rasteriselidar", "mmlgnet:train"]
+ALGS = ["mmlgnet:classify", "mmlgnet:classifydask", "mmlgnet:evaluate", "mmlgnet:importbenchmark", "mmlgnet:rasteriselidar", "mmlgnet:train"]
 
 # Runs in a clean interpreter (cwd = tmp, no PYTHONPATH): argv = plugins folder, work folder, "block-torch"?
 LOAD_PLUGIN = r'''

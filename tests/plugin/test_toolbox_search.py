@@ -32,7 +32,8 @@ def test_toolbox_search_finds_every_algorithm(qgis_app, text):
 
 @pytest.mark.parametrize("text, alg", [("accuracy", "mmlgnet:evaluate"), ("confusion matrix", "mmlgnet:evaluate"),
                                        ("training", "mmlgnet:train"), ("matlab", "mmlgnet:importbenchmark"),
-                                       ("inference", "mmlgnet:classify")])
+                                       ("inference", "mmlgnet:classify"), ("dask", "mmlgnet:classifydask"),
+                                       ("cluster", "mmlgnet:classifydask")])
 def test_algorithm_specific_words(qgis_app, text, alg):
     assert alg in toolbox_search(text)
     assert "mmlgnet:importbenchmark" not in toolbox_search("kappa")
