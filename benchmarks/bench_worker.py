@@ -131,8 +131,10 @@ def main(argv=None) -> int:
         classify = ClassifyRequest(model=model, hsi=scene["hsi"], lidar=scene["lidar"],
                                    out=str(Path(tmp) / "classes.tif"), device="cpu", threads=1)
         for name, request in (("train, 1 epoch", train), ("classify, 2 tiles of 512", classify)):
-            runs_w = [in_worker(args.python, request) for _ in range(args.repeats)]
-            runs_p = [in_process(args.python, request) for _ in range(args.repeats)]
+            runs_w, runs_p = [], []
+            for _ in range(args.repeats):  # alternated: a busy machine slows both alike
+                runs_w.append(in_worker(args.python, request))
+                runs_p.append(in_process(args.python, request))
             rows[name] = {"worker_ready": median(runs_w, "ready"), "worker_first": median(runs_w, "first"),
                           "worker_total": median(runs_w, "total"), "inprocess_first": median(runs_p, "first"),
                           "inprocess_total": median(runs_p, "total")}
