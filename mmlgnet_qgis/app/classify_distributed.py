@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..core.errors import Cancelled
 from ..core.reporter import Reporter, check_cancelled, or_null
 from .distributed_requests import DistributedClassifyRequest, DistributedClassifyResult
 from .outputs import check_outputs
@@ -90,6 +89,14 @@ def _collect(client: Client, futures: dict[Future, tuple[int, int]], runs: list[
     return nbytes
 
 
+def _cancel(client: Client, futures: list[Future]) -> None:
+    """Cancel the blocks; running ones finish and find their folder gone. Never masks the error at hand."""
+    try:
+        client.cancel(futures, force=True)
+    except Exception:  # noqa: BLE001 (the scheduler may already be gone)
+        pass
+
+
 def _publish(run: _Run, reporter: Reporter) -> None:
     """Mosaic the scene's blocks into its outputs (styled, atomic)."""
     from ..raster.assemble import mosaic_vrt, publish_classes, publish_float
@@ -161,15 +168,13 @@ def run(req: DistributedClassifyRequest, reporter: Reporter | None = None) -> Di
                              f"px in {len(runs)} scene(s)")
                 received = _collect(client, futures, runs, reporter)
                 workers = len(client.scheduler_info().get("workers", {}))
-            except BaseException:
-                client.cancel(list(futures), force=True)  # running tasks finish; they find their folder gone
+            except BaseException:  # a cancel, Ctrl-C (KeyboardInterrupt), a failed task
+                _cancel(client, list(futures))
                 raise
         for r in runs:
             _check_nonempty(r)
             check_cancelled(reporter)
             _publish(r, reporter)
-    except KeyboardInterrupt:
-        raise Cancelled() from None
     finally:
         for r in runs:
             remove_tree(r.folder)
