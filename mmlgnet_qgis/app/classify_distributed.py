@@ -160,6 +160,7 @@ def run(req: DistributedClassifyRequest, reporter: Reporter | None = None) -> Di
                     r.info = info
                     r.tasks = _tasks(r, req, tile)
                 sent = sum(len(pickle.dumps(t)) for r in runs for t in r.tasks)
+                t_started = time.perf_counter()
                 for s, r in enumerate(runs):
                     for i, task in enumerate(r.tasks):
                         fut = client.submit(classify_block, task, key=f"mmlgnet-block-{token}-{s}-{i}", pure=False)
@@ -171,10 +172,12 @@ def run(req: DistributedClassifyRequest, reporter: Reporter | None = None) -> Di
             except BaseException:  # a cancel, Ctrl-C (KeyboardInterrupt), a failed task
                 _cancel(client, list(futures))
                 raise
+        t_assemble = time.perf_counter()
         for r in runs:
             _check_nonempty(r)
             check_cancelled(reporter)
             _publish(r, reporter)
+        t_end = time.perf_counter()
     finally:
         for r in runs:
             remove_tree(r.folder)
@@ -184,5 +187,6 @@ def run(req: DistributedClassifyRequest, reporter: Reporter | None = None) -> Di
         outputs=[r.scene.out for r in runs], confidences=[r.scene.confidence for r in runs], classes=info["names"],
         colours=info["colours"], pixels=sum(x["pixels"] for x in results),
         valid_pixels=sum(x["valid_pixels"] for x in results), blocks=len(results), workers=workers,
-        seconds=time.perf_counter() - t0, task_seconds=sum(x["seconds"] for x in results),
+        seconds=t_end - t0, startup_seconds=t_started - t0, assemble_seconds=t_end - t_assemble,
+        task_seconds=sum(x["seconds"] for x in results), classify_seconds=sum(x["classify_seconds"] for x in results),
         scheduler_bytes=sent + received)

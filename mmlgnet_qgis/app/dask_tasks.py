@@ -174,7 +174,7 @@ def classify_block(task: BlockTask) -> dict:
         task: the block.
 
     Returns:
-        {valid_pixels, pixels, seconds, lo, hi (confidence range written, or None), pid}.
+        {valid_pixels, pixels, seconds, classify_seconds, lo, hi (confidence range written, or None), pid}.
     """
     from ..core.pipeline import classify
     from ..core.threads import torch_threads
@@ -182,8 +182,9 @@ def classify_block(task: BlockTask) -> dict:
     from ..raster.reader import RasterSource
     from ..raster.writer import ClassRasterWriter, FloatRasterWriter
     t0 = time.perf_counter()
-    if not os.path.isdir(os.path.dirname(task.classes_path)):
-        return {"cancelled": True}  # the run was cancelled and its folder removed: write nothing
+    folder = os.path.dirname(task.classes_path)
+    if not os.path.isdir(folder):  # a cancelled run removed it: write nothing
+        raise FileNotFoundError(f"the run's temporary folder {folder} is gone (cancelled?)")
     model, manifest = cached_model(task.model)
     x0, y0, w, h = task.region
     with RasterSource(task.hsi, name=f"HSI ({task.hsi})") as hsi, \
@@ -210,4 +211,5 @@ def classify_block(task: BlockTask) -> dict:
     seen = writers[1]._seen if task.confidence_path else [None, None]
     lo, hi = (seen if seen[0] is not None and seen[0] <= seen[1] else (None, None))
     return {"valid_pixels": int(stats["valid_pixels"]), "pixels": w * h, "seconds": time.perf_counter() - t0,
+            "classify_seconds": float(stats["seconds"]),
             "lo": lo, "hi": hi, "pid": os.getpid()}

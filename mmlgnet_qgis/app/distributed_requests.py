@@ -47,6 +47,9 @@ class DistributedClassifyResult:
     valid_pixels: int
     blocks: int
     workers: int
-    seconds: float
-    task_seconds: float                        # summed time inside the tasks (reading, network, writing)
+    seconds: float                             # the whole call: cluster start, probe, blocks, assembly
+    startup_seconds: float                     # reaching / starting the cluster and probing the scenes
+    assemble_seconds: float                    # VRT -> one GeoTIFF per output, on this machine
+    task_seconds: float                        # summed time inside the tasks (open, read, network, write)
+    classify_seconds: float                    # ...of which core.pipeline.classify (read, network, write tiles)
     scheduler_bytes: int                       # pickled task arguments and results: what crossed the scheduler
