@@ -40,6 +40,47 @@ def load_model_with_prompts(model_path: str, prompts: str | None = None) -> tupl
     return model, manifest
 
 
+UNKNOWN_NAME, UNKNOWN_COLOUR = "unknown", "#808080"
+UNKNOWN_METADATA = "MMLGNET_UNKNOWN_THRESHOLD"
+
+
+def unknown_thresholds(spec: str, manifest: Manifest) -> np.ndarray | None:
+    """Per-class thresholds that `--unknown-threshold` asks for.
+
+    Args:
+        spec: none, auto (the model's calibrated thresholds) or a cosine in -1..1.
+        manifest: the model's manifest (after any re-targeting).
+
+    Returns:
+        (K,) float32 thresholds, or None for none.
+
+    Raises:
+        InputError: an unreadable value, or auto for a model without calibrated thresholds.
+    """
+    from ..core.errors import InputError
+    spec = (spec or "none").strip().lower()
+    if spec == "none":
+        return None
+    if spec == "auto":
+        if manifest.unknown_thresholds is None:
+            raise InputError("--unknown-threshold auto: this model holds no calibrated thresholds (trained before "
+                             "they existed, or re-targeted to other classes); give a cosine such as 0.5")
+        return np.asarray(manifest.unknown_thresholds, np.float32)
+    try:
+        value = float(spec)
+    except ValueError:
+        raise InputError(f"unknown threshold must be none, auto or a cosine in -1..1, got {spec!r}") from None
+    if not -1 <= value <= 1:
+        raise InputError(f"unknown threshold is a cosine, so in -1..1; got {value}")
+    return np.full(len(manifest.classes), value, np.float32)
+
+
+def _threshold_text(spec: str, thresholds: np.ndarray, manifest: Manifest) -> str:
+    """The GeoTIFF metadata item: which threshold made the unknown class."""
+    per_class = ", ".join(f"{n} {t:.4f}" for n, t in zip(manifest.names, thresholds))
+    return f"{spec.strip().lower()}: id {len(manifest.names) + 1} = winning cosine below ({per_class})"
+
+
 def _write_geotiffs(model: MMLGNet, manifest: Manifest, hsi: WindowSource, lidar: WindowSource,
                     req: ClassifyRequest, reporter: Reporter) -> dict:
     """Stream into a paletted class GeoTIFF (+ .qml) and an optional float32 confidence raster.
@@ -49,15 +90,20 @@ def _write_geotiffs(model: MMLGNet, manifest: Manifest, hsi: WindowSource, lidar
     from ..core.pipeline import classify
     from ..raster.writer import ClassRasterWriter, FloatRasterWriter
     grid = output_grid(hsi, manifest.scene)
-    writers = [ClassRasterWriter(req.out, grid, manifest.names, manifest.colours)]
+    unknown = unknown_thresholds(req.unknown_threshold, manifest)
+    extra = ([UNKNOWN_NAME], [UNKNOWN_COLOUR]) if unknown is not None else ([], [])
+    writers = [ClassRasterWriter(req.out, grid, manifest.names + extra[0], manifest.colours + extra[1])]
     if req.confidence:
         writers.append(FloatRasterWriter(req.confidence, grid, description="cosine similarity of the winning prompt",
                                          value_range="auto"))  # grey .qml over the values written
     try:
         for w in writers:
             w.open()
+        if unknown is not None:
+            writers[0].dataset.SetMetadataItem(UNKNOWN_METADATA, _threshold_text(req.unknown_threshold, unknown,
+                                                                                 manifest))
         stats = classify(model, manifest.normalisation, hsi, lidar, writers[0], writers[1] if req.confidence else None,
-                         tile=req.tile or None, device=req.device, reporter=reporter, amp=req.amp)
+                         tile=req.tile or None, device=req.device, reporter=reporter, amp=req.amp, unknown=unknown)
         for w in writers:  # both complete before either appears under its name
             w.finish()
         for w in writers:
@@ -77,7 +123,7 @@ def _write_npy(model: MMLGNet, manifest: Manifest, hsi: WindowSource, lidar: Win
     sink = ArraySink(hsi.height, hsi.width, np.uint16, 0)
     conf = ArraySink(hsi.height, hsi.width, np.float32, np.nan) if req.confidence else None
     stats = classify(model, manifest.normalisation, hsi, lidar, sink, conf, tile=req.tile or None, device=req.device,
-                     reporter=reporter, amp=req.amp)
+                     reporter=reporter, amp=req.amp, unknown=unknown_thresholds(req.unknown_threshold, manifest))
     for path, sink_ in ((req.out, sink), (req.confidence, conf)):
         if sink_ is not None:
             with atomic_path(path) as tmp, open(tmp, "wb") as f:
@@ -100,6 +146,10 @@ def run(req: ClassifyRequest, reporter: Reporter | None = None) -> ClassifyResul
     check_outputs({"classified raster": req.out, "confidence raster": req.confidence},
                   {"HSI": req.hsi, "LiDAR": req.lidar, "model file": req.model, "prompt file": prompt_file(req.prompts)})
     model, manifest = load_model_with_prompts(req.model, req.prompts)
+    unknown = unknown_thresholds(req.unknown_threshold, manifest)  # refused before any reading
+    if unknown is not None:
+        reporter.log(f"unknown: id {len(manifest.names) + 1} where the winning cosine is below "
+                     f"{', '.join(f'{t:.3f}' for t in unknown)}")
     reporter.log(f"model: {len(manifest.names)} classes ({', '.join(manifest.names[:20])}), "
                  f"patch {manifest.patch_size}, text encoder {manifest.encoder_name}")
     write = _write_npy if Path(req.out).suffix.lower() == ".npy" else _write_geotiffs
@@ -113,6 +163,8 @@ def run(req: ClassifyRequest, reporter: Reporter | None = None) -> ClassifyResul
     mpix = stats["pixels"] / 1e6 / max(stats["seconds"], 1e-9)
     reporter.log(f"classified {stats['valid_pixels']} of {stats['pixels']} pixels in {stats['tiles']} tiles on "
                  f"{stats['device']} in {stats['seconds']:.1f} s ({mpix:.2f} Mpix/s) -> {req.out}")
-    return ClassifyResult(out=req.out, confidence=req.confidence, classes=manifest.names, colours=manifest.colours,
+    extra = ([UNKNOWN_NAME], [UNKNOWN_COLOUR]) if unknown is not None else ([], [])
+    return ClassifyResult(out=req.out, confidence=req.confidence, classes=manifest.names + extra[0],
+                          colours=manifest.colours + extra[1],
                           pixels=int(stats["pixels"]), valid_pixels=int(stats["valid_pixels"]),
                           tiles=int(stats["tiles"]), device=str(stats["device"]), seconds=float(stats["seconds"]))

@@ -135,6 +135,8 @@ class TrainRequest(Request):
     lidar_crs: str | None = None               # CRS of point clouds whose header states none
     log_file: str | None = None                # training log (text)
     report_html: str | None = None             # HTML page with the training curves
+    validation_fraction: float = 0.0           # labelled pixels held out per class, in spatial blocks
+    early_stopping: bool = False               # keep the best validation epoch's weights
 
 
 @dataclass
@@ -168,6 +170,7 @@ class ClassifyRequest(Request):
     lidar_products: list[str] | None = None    # LiDAR as .las/.laz: None = the model's products
     lidar_fill_radius: int = DEFAULT_FILL_RADIUS
     lidar_crs: str | None = None
+    unknown_threshold: str = "none"            # none, auto (the model's per-class thresholds) or a cosine
 
 
 @dataclass

@@ -36,6 +36,18 @@ class _Recorder:
         return self.reporter.is_cancelled()
 
 
+def _validation_summary(history: dict, training: dict) -> dict:
+    """The training page's validation lines (none without validation pixels)."""
+    if not history.get("val_oa"):
+        return {}
+    out = {"Validation pixels": training.get("validation_pixels"),
+           "Final validation OA": f"{history['val_oa'][-1]:.2f} %",
+           "Best validation OA": f"{max(history['val_oa']):.2f} %"}
+    if training.get("config", {}).get("early_stopping"):
+        out["Kept epoch (early stopping)"] = training.get("best_epoch")
+    return out
+
+
 def model_settings(req: TrainRequest) -> dict:
     """The ModelConfig overrides a request asks for: the preset's widths, then explicit ones.
 
@@ -79,7 +91,8 @@ def run(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
                    "vector labels": req.label_vector, "prompt file": prompt_file(req.prompts)})
     cfg = TrainConfig(epochs=req.epochs, batch_size=req.batch_size, lr=req.lr, loss=req.loss,
                       distill_weight=req.distill_weight, ce_weight=req.ce_weight, device=req.device,
-                      seed=req.seed, model=model_settings(req))
+                      seed=req.seed, model=model_settings(req), validation_fraction=req.validation_fraction,
+                      early_stopping=req.early_stopping)
     cloud = training_options(req.lidar, req.lidar_products, req.lidar_fill_radius, req.lidar_crs)
     select = hsi_selection(req.hsi, None, rec)
     with opened_pair(req.hsi, req.lidar, req.resample_lidar, rec, cloud, req.scene, select) as (hsi, lidar):
@@ -115,7 +128,8 @@ def run(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
                                           "Labelled pixels": manifest.training["labelled_pixels"],
                                           "Final loss": f"{history['loss'][-1]:.4f}",
                                           "Final training OA": f"{oa:.2f} %",
-                                          "Seconds": f"{history['seconds'][-1]:.1f}"},
+                                          "Seconds": f"{history['seconds'][-1]:.1f}",
+                                          **_validation_summary(history, manifest.training)},
                                 cfg.to_dict(), req.report_html)
         if req.log_file:
             written.append(req.log_file)

@@ -25,6 +25,7 @@ from .errors import InputError
 from .manifest import ClassInfo, Manifest
 from .reporter import Reporter, check_cancelled, or_null
 from .training import TrainConfig, resolve_device, train_model
+from .validation import apply_unknown
 
 if TYPE_CHECKING:
     from .text_encoders import TextEncoder
@@ -331,7 +332,8 @@ def _prefetch(gen: Iterable[T], depth: int = 2) -> Iterator[T]:
 
 def classify(model: MMLGNet, normalisation: dict, hsi: WindowSource, lidar: WindowSource, class_sink: WindowSink,
              similarity_sink: WindowSink | None = None, tile: int | None = None, device: str = "auto", reporter: Reporter | None = None,
-             amp: bool = False, prefetch: bool = True, region: Region | None = None) -> dict:
+             amp: bool = False, prefetch: bool = True, region: Region | None = None,
+             unknown: np.ndarray | None = None) -> dict:
     """Stream tiles: read window + halo from both sources, normalise, predict, write.
 
     Nodata / NaN in either input gives class 0 and similarity NaN. A reader thread prefetches tiles.
@@ -350,6 +352,7 @@ def classify(model: MMLGNet, normalisation: dict, hsi: WindowSource, lidar: Wind
         prefetch: read tiles in a background thread.
         region: classify only this block (x0, y0, w, h) of whole tiles (one task of a distributed
             run); sinks get scene coordinates. A block of nothing but nodata is no error here.
+        unknown: (K,) per-class cosine thresholds; a pixel its class wins below it gets id K + 1.
 
     Returns:
         Run statistics (pixels, valid_pixels, tiles, tile, seconds, device, per-stage seconds).
@@ -377,7 +380,7 @@ def classify(model: MMLGNet, normalisation: dict, hsi: WindowSource, lidar: Wind
     timers = {"read": 0.0, "normalise": 0.0, "compute": 0.0, "write": 0.0}
     tiles = _read_tiles(hsi, lidar, norm, tile_windows(hsi.height, hsi.width, tile, halo, region), timers)
     valid_count = _predict_tiles(model, _prefetch(tiles) if prefetch else tiles, n, dev, amp_dtype, halo,
-                                 class_sink, similarity_sink, timers, reporter)
+                                 class_sink, similarity_sink, timers, reporter, unknown)
     seconds = time.perf_counter() - t0
     if valid_count == 0 and region is None:  # a map of nothing but nodata is a mistake (wrong nodata value, wrong file)
         raise InputError(f"every pixel is nodata (or NaN / inf) in {named(hsi, 'HSI')} or {named(lidar, 'LiDAR')}: "
@@ -390,10 +393,11 @@ def classify(model: MMLGNet, normalisation: dict, hsi: WindowSource, lidar: Wind
 
 def _predict_tiles(model: MMLGNet, tiles: Iterable[Tile], n: int, dev: torch.device, amp_dtype: torch.dtype | None,
                    halo: int, class_sink: WindowSink, similarity_sink: WindowSink | None, timers: dict[str, float],
-                   reporter: Reporter | None = None) -> int:
+                   reporter: Reporter | None = None, unknown: np.ndarray | None = None) -> int:
     """Predict each (window, padded HSI, padded LiDAR, valid) tile and write its inner part.
 
-    Class 0 and similarity NaN where invalid. Returns the number of valid pixels.
+    Class 0 and similarity NaN where invalid; K + 1 where the winning cosine is below `unknown`
+    (applied per pixel after the argmax, so tiling cannot change it). Returns the number of valid pixels.
     """
     valid_count = 0
     for i, (win, h, l, valid) in enumerate(tiles):
@@ -404,6 +408,8 @@ def _predict_tiles(model: MMLGNet, tiles: Iterable[Tile], n: int, dev: torch.dev
             ids, sim = _predict_safe(model, h, l, dev, amp_dtype, halo)
         else:  # nothing to classify here: skip the network
             ids, sim = np.zeros(inner.shape, np.uint16), np.full(inner.shape, np.nan, np.float32)
+        if unknown is not None:
+            ids = apply_unknown(ids, sim, np.asarray(unknown, np.float32))
         t2 = time.perf_counter()
         valid_count += int(inner.sum())
         class_sink.write_window(win.x0, win.y0, np.where(inner, ids, 0).astype(np.uint16))

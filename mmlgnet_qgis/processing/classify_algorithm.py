@@ -18,7 +18,7 @@ class ClassifyAlgorithm(MMLGNetAlgorithm):
     # parameter -> request field (tests check that every field is reachable)
     FIELDS = {"HSI": "hsi", "LIDAR": "lidar", "MODEL": "model", "PROMPTS": "prompts", "DEVICE": "device",
               "TILE_SIZE": "tile", "AMP": "amp", "RESAMPLE": "resample_lidar", "THREADS": "threads",
-              "OUTPUT": "out", "CONFIDENCE": "confidence", **CLOUD_FIELDS}
+              "OUTPUT": "out", "CONFIDENCE": "confidence", "UNKNOWN_THRESHOLD": "unknown_threshold", **CLOUD_FIELDS}
 
     def name(self):
         return "classify"
@@ -60,6 +60,9 @@ class ClassifyAlgorithm(MMLGNetAlgorithm):
                            "labels)"), defaultValue=False)
         amp.setFlags(amp.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
         self.addParameter(amp)
+        self.addParameter(QgsProcessingParameterString(
+            "UNKNOWN_THRESHOLD", self.tr("Unknown threshold: none, auto (the model's per-class thresholds) or a "
+                                         "cosine; pixels below it are 'unknown'"), defaultValue="none"))
         self.addParameter(threads_parameter())
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", self.tr("Classified raster")))
         self.addParameter(QgsProcessingParameterRasterDestination(
@@ -83,6 +86,7 @@ class ClassifyAlgorithm(MMLGNetAlgorithm):
             amp=self.parameterAsBool(parameters, "AMP", context),
             threads=self.parameterAsInt(parameters, "THREADS", context),
             resample_lidar=self.parameterAsBool(parameters, "RESAMPLE", context),
+            unknown_threshold=self.parameterAsString(parameters, "UNKNOWN_THRESHOLD", context).strip() or "none",
             **cloud_fields(self, parameters, context))
         result = run_request(request, feedback, "tile")
         style_classify_outputs(context, self.hsi_name, result)  # 'trento HSI · MMLGNet classes', viridis confidence

@@ -40,7 +40,8 @@ class TrainAlgorithm(MMLGNetAlgorithm):
               "FUSION_WIDTH": "fusion_width", "PATCH_SIZE": "patch_size", "MODALITIES": "modalities",
               "LOSS": "loss", "DISTILL_WEIGHT": "distill_weight", "CE_WEIGHT": "ce_weight", "DEVICE": "device",
               "SEED": "seed", "THREADS": "threads", "RESAMPLE": "resample_lidar", "LOG": "log_file",
-              "REPORT": "report_html", **CLOUD_FIELDS}
+              "REPORT": "report_html", "VALIDATION_FRACTION": "validation_fraction",
+              "EARLY_STOPPING": "early_stopping", **CLOUD_FIELDS}
     IMPLICIT = {"project_prompts": "the project's prompt set (MMLGNet prompt dock)"}
 
     def name(self):
@@ -108,10 +109,17 @@ class TrainAlgorithm(MMLGNetAlgorithm):
                 ("LIDAR_WIDTH", "LiDAR branch width (0 = the network size's)", 0, INT, 0),
                 ("FUSION_WIDTH", "Fusion width (0 = the network size's)", 0, INT, 0),
                 ("DISTILL_WEIGHT", "Self-distillation weight (0 = off)", defaults.DISTILL_WEIGHT, DOUBLE, 0.0),
-                ("CE_WEIGHT", "Auxiliary cross-entropy weight", defaults.CE_WEIGHT, DOUBLE, 0.0)):
+                ("CE_WEIGHT", "Auxiliary cross-entropy weight", defaults.CE_WEIGHT, DOUBLE, 0.0),
+                ("VALIDATION_FRACTION", "Validation fraction (labelled pixels held out per class, in spatial "
+                 "blocks; 0 = none)", 0.0, DOUBLE, 0.0)):
             p = QgsProcessingParameterNumber(name, self.tr(label), kind, default, minValue=low)
             p.setFlags(p.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
             self.addParameter(p)
+        p = QgsProcessingParameterBoolean("EARLY_STOPPING", self.tr("Early stopping: keep the best validation "
+                                                                    "epoch (needs a validation fraction)"),
+                                          defaultValue=False)
+        p.setFlags(p.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
+        self.addParameter(p)
         p = QgsProcessingParameterEnum("MODALITIES", self.tr("Modalities"), MODALITIES, defaultValue=0)
         p.setFlags(p.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
         self.addParameter(p)
@@ -166,6 +174,8 @@ class TrainAlgorithm(MMLGNetAlgorithm):
             threads=value("THREADS"), resample_lidar=self.parameterAsBool(parameters, "RESAMPLE", context),
             log_file=self.parameterAsFileOutput(parameters, "LOG", context) if parameters.get("LOG") else None,
             report_html=self.parameterAsFileOutput(parameters, "REPORT", context) if parameters.get("REPORT") else None,
+            validation_fraction=value("VALIDATION_FRACTION", "DOUBLE"),
+            early_stopping=self.parameterAsBool(parameters, "EARLY_STOPPING", context),
             **cloud_fields(self, parameters, context))
         result = run_request(request, feedback, "epoch")
         outputs = {"MODEL": result.model, "FINAL_TRAIN_OA": result.final_train_oa}
