@@ -140,7 +140,7 @@ def run(req: DistributedClassifyRequest, reporter: Reporter | None = None) -> Di
     """
     from ..raster.assemble import remove_tree
     from .dask_cluster import cluster_client
-    from .dask_tasks import classify_block, probe_scene
+    from .dask_tasks import classify_block, probe_scene, warm_up
     reporter = or_null(reporter)
     scenes = scenes_of(req)
     for s in scenes:
@@ -159,6 +159,7 @@ def run(req: DistributedClassifyRequest, reporter: Reporter | None = None) -> Di
                 for r, info in zip(runs, client.gather(probes)):
                     r.info = info
                     r.tasks = _tasks(r, req, tile)
+                client.run(warm_up, req.model)  # every worker present: model loaded once, before its first block
                 sent = sum(len(pickle.dumps(t)) for r in runs for t in r.tasks)
                 t_started = time.perf_counter()
                 for s, r in enumerate(runs):

@@ -139,6 +139,25 @@ def probe_scene(hsi: str, lidar: str, model: str, folder: str) -> dict:
                 "names": list(manifest.names), "colours": list(manifest.colours)}
 
 
+def warm_up(model: str) -> int:
+    """Load the model in this worker before its first block.
+
+    torch's import and the file's read then count as start-up, not as the first task's time.
+
+    Args:
+        model: the model file.
+
+    Returns:
+        This process's id.
+
+    Raises:
+        InputError: this worker cannot see the model file.
+    """
+    _seen_by_worker(model, "model file")
+    cached_model(model)
+    return os.getpid()
+
+
 @dataclass(frozen=True)
 class BlockTask:
     """One task: a block of whole tiles of one scene, and where its GeoTIFFs go."""
