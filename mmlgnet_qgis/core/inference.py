@@ -13,6 +13,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from .cosine_head import head_matrix, scores
 from .model import MMLGNet
 from .errors import InputError
 
@@ -104,9 +105,21 @@ def reflect_pad(chw: np.ndarray, pad: tuple[tuple[int, int], tuple[int, int]]) -
 
 @torch.no_grad()
 def predict_tile(model: MMLGNet, hsi: np.ndarray | torch.Tensor, lidar: np.ndarray | torch.Tensor,
-                 device: torch.device | str = "cpu",
-                 amp_dtype: torch.dtype | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Halo-padded (C, h+P-1, w+P-1) inputs -> class ids (h, w) int64 (1..K) and winning cosine."""
+                 device: torch.device | str = "cpu", amp_dtype: torch.dtype | None = None,
+                 with_similarity: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Halo-padded (C, h+P-1, w+P-1) inputs -> class ids (h, w) int64 (1..K) and winning cosine.
+
+    Args:
+        model: the network (eval mode; `pipeline.for_inference` folds and places it).
+        hsi: (Bh, h+P-1, w+P-1) normalised HSI.
+        lidar: (Bl, h+P-1, w+P-1) normalised LiDAR.
+        device: where the network runs.
+        amp_dtype: autocast dtype for the convolutions; None = float32.
+        with_similarity: compute the winning cosine (else None: the labels need only e.t).
+
+    Returns:
+        (class ids (h, w) int64 1..K, winning cosine (h, w) float32 or None).
+    """
     h_t = torch.as_tensor(hsi, dtype=torch.float32, device=device)[None]
     l_t = torch.as_tensor(lidar, dtype=torch.float32, device=device)[None]
     if h_t.device.type == "cpu":  # see pipeline.for_inference
@@ -115,9 +128,9 @@ def predict_tile(model: MMLGNet, hsi: np.ndarray | torch.Tensor, lidar: np.ndarr
     with torch.autocast(torch.device(device).type, dtype=amp_dtype or torch.bfloat16,
                         enabled=amp_dtype is not None):
         z = model.fused_hidden(h_t, l_t)
-    cos = model.cosine_from_hidden(z)[0]   # float32, outside autocast
-    sim, idx = cos.max(0)
-    return (idx + 1).cpu().numpy(), sim.cpu().numpy().astype(np.float32)
+    # float32, outside autocast; one GEMM instead of cosine_from_hidden's einsums (cosine_head.py)
+    idx, sim = scores(z, head_matrix(model, with_similarity), with_similarity)
+    return (idx + 1).cpu().numpy(), None if sim is None else sim.cpu().numpy().astype(np.float32)
 
 
 @torch.no_grad()

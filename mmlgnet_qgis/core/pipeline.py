@@ -28,6 +28,7 @@ from .training import TrainConfig, resolve_device, train_model
 from .validation import apply_unknown
 
 if TYPE_CHECKING:
+    from .onnx_runtime import OnnxTileModel
     from .text_encoders import TextEncoder
 
 T = TypeVar("T")
@@ -252,11 +253,13 @@ def for_inference(model: MMLGNet, dev: torch.device) -> MMLGNet:
     return model.to(memory_format=torch.channels_last) if dev.type == "cpu" else model
 
 
-def _predict_safe(model: MMLGNet, h: np.ndarray, l: np.ndarray, dev: torch.device, amp_dtype: torch.dtype | None,
-                  halo: int):
+def _predict_safe(model: MMLGNet | OnnxTileModel, h: np.ndarray, l: np.ndarray, dev: torch.device,
+                  amp_dtype: torch.dtype | None, halo: int, with_similarity: bool = True):
     """predict_tile; on CUDA out-of-memory split the tile in two (halo kept) and go on."""
+    if not isinstance(model, torch.nn.Module):  # --runtime onnx
+        return model.predict(h, l)
     try:
-        return predict_tile(model, h, l, dev, amp_dtype)
+        return predict_tile(model, h, l, dev, amp_dtype, with_similarity)
     except torch.cuda.OutOfMemoryError:
         torch.cuda.empty_cache()
         out_h, out_w = h.shape[1] - 2 * halo, h.shape[2] - 2 * halo
@@ -270,8 +273,9 @@ def _predict_safe(model: MMLGNet, h: np.ndarray, l: np.ndarray, dev: torch.devic
             m = out_w // 2
             parts = [(h[:, :, :m + 2 * halo], l[:, :, :m + 2 * halo]), (h[:, :, m:], l[:, :, m:])]
             axis = 1
-        res = [_predict_safe(model, ph, pl, dev, amp_dtype, halo) for ph, pl in parts]
-        return np.concatenate([r[0] for r in res], axis), np.concatenate([r[1] for r in res], axis)
+        res = [_predict_safe(model, ph, pl, dev, amp_dtype, halo, with_similarity) for ph, pl in parts]
+        sims = None if res[0][1] is None else np.concatenate([r[1] for r in res], axis)
+        return np.concatenate([r[0] for r in res], axis), sims
 
 
 def _read_tiles(hsi: WindowSource, lidar: WindowSource, norm: dict, windows: Iterable[Window],
@@ -333,7 +337,7 @@ def _prefetch(gen: Iterable[T], depth: int = 2) -> Iterator[T]:
 def classify(model: MMLGNet, normalisation: dict, hsi: WindowSource, lidar: WindowSource, class_sink: WindowSink,
              similarity_sink: WindowSink | None = None, tile: int | None = None, device: str = "auto", reporter: Reporter | None = None,
              amp: bool = False, prefetch: bool = True, region: Region | None = None,
-             unknown: np.ndarray | None = None) -> dict:
+             unknown: np.ndarray | None = None, runtime: str = "torch") -> dict:
     """Stream tiles: read window + halo from both sources, normalise, predict, write.
 
     Nodata / NaN in either input gives class 0 and similarity NaN. A reader thread prefetches tiles.
@@ -353,6 +357,7 @@ def classify(model: MMLGNet, normalisation: dict, hsi: WindowSource, lidar: Wind
         region: classify only this block (x0, y0, w, h) of whole tiles (one task of a distributed
             run); sinks get scene coordinates. A block of nothing but nodata is no error here.
         unknown: (K,) per-class cosine thresholds; a pixel its class wins below it gets id K + 1.
+        runtime: torch, or onnx (ONNX Runtime on the CPU, whatever `device` says; needs onnxruntime).
 
     Returns:
         Run statistics (pixels, valid_pixels, tiles, tile, seconds, device, per-stage seconds).
@@ -369,8 +374,11 @@ def classify(model: MMLGNet, normalisation: dict, hsi: WindowSource, lidar: Wind
         if src.bands != len(norm[f"{key}_mean"]):
             raise InputError(f"{named(src, label)} has {src.bands} band{'s' * (src.bands != 1)}; the model "
                              f"was trained on {len(norm[f'{key}_mean'])}")
-    dev = resolve_device(device)
+    dev = torch.device("cpu") if runtime == "onnx" else resolve_device(device)
     model = for_inference(model, dev)
+    if runtime == "onnx":
+        from .onnx_runtime import OnnxTileModel
+        model = OnnxTileModel(model)
     halo = model.cfg.patch_size // 2
     amp_dtype = torch.bfloat16 if amp else None  # on CPU fast only with AVX512-BF16 / AMX
     tile = auto_tile_size(model, dev, tile)
@@ -400,12 +408,13 @@ def _predict_tiles(model: MMLGNet, tiles: Iterable[Tile], n: int, dev: torch.dev
     (applied per pixel after the argmax, so tiling cannot change it). Returns the number of valid pixels.
     """
     valid_count = 0
+    with_similarity = similarity_sink is not None or unknown is not None  # else the labels need no |e|
     for i, (win, h, l, valid) in enumerate(tiles):
         check_cancelled(reporter)
         t1 = time.perf_counter()
         inner = valid[win.y0 - win.ry0:win.y0 - win.ry0 + win.h, win.x0 - win.rx0:win.x0 - win.rx0 + win.w]
         if inner.any():
-            ids, sim = _predict_safe(model, h, l, dev, amp_dtype, halo)
+            ids, sim = _predict_safe(model, h, l, dev, amp_dtype, halo, with_similarity)
         else:  # nothing to classify here: skip the network
             ids, sim = np.zeros(inner.shape, np.uint16), np.full(inner.shape, np.nan, np.float32)
         if unknown is not None:

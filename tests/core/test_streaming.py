@@ -19,11 +19,11 @@ def test_out_of_memory_splits_the_tile_and_gives_the_same_result(monkeypatch):
     whole = predict_tile(model, h, l)
     calls = []
 
-    def small_memory(model, h, l, dev, amp):  # a "GPU" that only fits 20 x 20 outputs
+    def small_memory(model, h, l, dev, amp, with_similarity=True):  # a "GPU" that only fits 20 x 20 outputs
         calls.append(h.shape)
         if (h.shape[1] - 8) * (h.shape[2] - 8) > 400:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
-        return predict_tile(model, h, l, dev, amp)
+        return predict_tile(model, h, l, dev, amp, with_similarity)
 
     monkeypatch.setattr(pipeline, "predict_tile", small_memory)
     ids, sim = pipeline._predict_safe(model, h, l, "cpu", None, 4)

@@ -1,0 +1,103 @@
+"""Optional ONNX Runtime backend for CPU inference (`--runtime onnx`).
+
+The folded network plus the cosine head (one 1x1 conv with `cosine_head.head_matrix`) is
+exported in memory with torch's TorchScript exporter, which does not import torch._dynamo or
+triton (their LLVM crashes beside Mesa's in a QGIS process). onnxruntime is imported only here,
+only when asked for: the plugin runs without it.
+"""
+from __future__ import annotations
+
+import copy
+import io
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .cosine_head import head_matrix
+from .errors import InputError
+from .model import MMLGNet
+
+
+class TileGraph(nn.Module):
+    """fused_hidden + cosine head as one graph: (hsi, lidar) -> (class index 0..K-1, cosine).
+
+    Args:
+        model: the network, BatchNorm folded (`folding.fold_batchnorm`), on CPU, float32.
+    """
+
+    def __init__(self, model: MMLGNet) -> None:
+        super().__init__()
+        self.model = model
+        m, tb, bb = head_matrix(model, with_similarity=True)
+        self.k, self.f = tb.shape[0], m.shape[0]
+        self.register_buffer("m", m.T[:, :, None, None].contiguous())
+        self.register_buffer("tb", tb[None, :, None, None])
+        self.register_buffer("bb", bb)
+
+    def forward(self, hsi: torch.Tensor, lidar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(1, Bh, H, W), (1, Bl, H, W) -> (1, h, w) int64 index and float32 winning cosine."""
+        z = self.model.fused_hidden(hsi, lidar)
+        out = F.conv2d(z, self.m)
+        k, f = self.k, self.f
+        dots = out[:, :k] + self.tb
+        sq = (z * out[:, k:k + f]).sum(1, keepdim=True) + 2 * out[:, k + f:k + f + 1] + self.bb
+        sim, idx = (dots / sq.clamp_min(1e-24).sqrt()).max(1)
+        return idx, sim
+
+
+def export_onnx(model: MMLGNet, sample: int = 48) -> bytes:
+    """The network as an ONNX model (opset 17) with free tile height and width.
+
+    Args:
+        model: the network, BatchNorm folded, on CPU (eval mode).
+        sample: side of the dummy tile the exporter traces with.
+
+    Returns:
+        The serialised ONNX model.
+    """
+    graph = TileGraph(copy.deepcopy(model).float().to(memory_format=torch.contiguous_format)).eval()
+    c = model.cfg
+    dummy = (torch.zeros(1, c.hsi_bands, sample, sample), torch.zeros(1, c.lidar_bands, sample, sample))
+    buf = io.BytesIO()
+    free = {2: "height", 3: "width"}
+    with warnings.catch_warnings():  # the legacy exporter on purpose: the new one imports torch._dynamo
+        warnings.simplefilter("ignore")
+        torch.onnx.export(graph, dummy, buf, dynamo=False, opset_version=17, input_names=["hsi", "lidar"],
+                          output_names=["index", "cosine"], dynamic_axes={
+                              "hsi": free, "lidar": free, "index": {1: "h", 2: "w"}, "cosine": {1: "h", 2: "w"}})
+    return buf.getvalue()
+
+
+class OnnxTileModel:
+    """A tile predictor on ONNX Runtime's CPU provider, with the network's `cfg` (patch size).
+
+    Args:
+        model: the network, BatchNorm folded.
+        onnx_bytes: an ONNX model to run instead of exporting `model` (e.g. an int8 one).
+        threads: intra-op threads; 0 = torch's current setting.
+
+    Raises:
+        InputError: onnxruntime is not installed.
+    """
+
+    def __init__(self, model: MMLGNet, onnx_bytes: bytes | None = None, threads: int = 0) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise InputError("--runtime onnx needs the onnxruntime package (pip install onnxruntime) in the "
+                             "environment that runs MMLGNet; or use --runtime torch") from exc
+        self.cfg = model.cfg
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = int(threads or torch.get_num_threads())
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(onnx_bytes or export_onnx(model), opts, providers=["CPUExecutionProvider"])
+
+    def predict(self, hsi: np.ndarray, lidar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Halo-padded (C, h+P-1, w+P-1) inputs -> class ids (h, w) int64 (1..K) and winning cosine."""
+        idx, sim = self.session.run(None, {"hsi": np.ascontiguousarray(hsi, np.float32)[None],
+                                           "lidar": np.ascontiguousarray(lidar, np.float32)[None]})
+        return idx[0].astype(np.int64) + 1, sim[0].astype(np.float32)
