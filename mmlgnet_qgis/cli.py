@@ -97,6 +97,8 @@ def _classify_parser(sub) -> None:  # noqa: ANN001
                    help="bf16 for the convolutions (float32 head): faster on CUDA and on CPUs with AVX512-BF16 / "
                         "AMX, slower on others; ~99.97 %% identical labels")
     c.add_argument("--threads", type=int, default=0)
+    c.add_argument("--runtime", default="torch", choices=defaults.RUNTIMES,
+                   help="onnx: ONNX Runtime on the CPU (pip install onnxruntime); same labels, faster on CPU")
     c.add_argument("--resample-lidar", action="store_true", help="warp a LiDAR raster onto the HSI grid (bilinear)")
     _cloud_options(c, trained=False)
     c.add_argument("--unknown-threshold", default="none",
@@ -127,7 +129,8 @@ def _classify_request(args: argparse.Namespace) -> Request:
         args.hsi, args.lidar = args.hsi[0], args.lidar[0]
         return ClassifyRequest.from_dict({n: getattr(args, n) for n in ClassifyRequest.field_names()})
     unsupported = [o for o, v in (("--prompts", args.prompts), ("--resample-lidar", args.resample_lidar),
-                                  ("--lidar-products", args.lidar_products), ("--lidar-crs", args.lidar_crs)) if v]
+                                  ("--lidar-products", args.lidar_products), ("--lidar-crs", args.lidar_crs),
+                                  ("--runtime onnx", args.runtime != "torch")) if v]
     if unsupported:
         raise InputError(f"{', '.join(unsupported)}: not available on a cluster; rasterise or resample the LiDAR "
                          f"first (rasterise-lidar, gdalwarp)")

@@ -103,7 +103,8 @@ def _write_geotiffs(model: MMLGNet, manifest: Manifest, hsi: WindowSource, lidar
             writers[0].dataset.SetMetadataItem(UNKNOWN_METADATA, _threshold_text(req.unknown_threshold, unknown,
                                                                                  manifest))
         stats = classify(model, manifest.normalisation, hsi, lidar, writers[0], writers[1] if req.confidence else None,
-                         tile=req.tile or None, device=req.device, reporter=reporter, amp=req.amp, unknown=unknown)
+                         tile=req.tile or None, device=req.device, reporter=reporter, amp=req.amp, unknown=unknown,
+                         runtime=req.runtime)
         for w in writers:  # both complete before either appears under its name
             w.finish()
         for w in writers:
@@ -123,7 +124,8 @@ def _write_npy(model: MMLGNet, manifest: Manifest, hsi: WindowSource, lidar: Win
     sink = ArraySink(hsi.height, hsi.width, np.uint16, 0)
     conf = ArraySink(hsi.height, hsi.width, np.float32, np.nan) if req.confidence else None
     stats = classify(model, manifest.normalisation, hsi, lidar, sink, conf, tile=req.tile or None, device=req.device,
-                     reporter=reporter, amp=req.amp, unknown=unknown_thresholds(req.unknown_threshold, manifest))
+                     reporter=reporter, amp=req.amp, unknown=unknown_thresholds(req.unknown_threshold, manifest),
+                     runtime=req.runtime)
     for path, sink_ in ((req.out, sink), (req.confidence, conf)):
         if sink_ is not None:
             with atomic_path(path) as tmp, open(tmp, "wb") as f:

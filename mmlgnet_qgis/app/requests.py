@@ -171,6 +171,7 @@ class ClassifyRequest(Request):
     lidar_fill_radius: int = DEFAULT_FILL_RADIUS
     lidar_crs: str | None = None
     unknown_threshold: str = "none"            # none, auto (the model's per-class thresholds) or a cosine
+    runtime: str = "torch"                     # torch, or onnx: ONNX Runtime on the CPU (optional package)
 
 
 @dataclass

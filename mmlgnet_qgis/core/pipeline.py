@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 import numpy as np
 import torch
 
+from .defaults import RUNTIMES
 from .folding import fold_batchnorm
 from .inference import Region, Window, count_tiles, predict_tile, reflect_pad, tile_windows
 from .model import MMLGNet
@@ -374,6 +375,8 @@ def classify(model: MMLGNet, normalisation: dict, hsi: WindowSource, lidar: Wind
         if src.bands != len(norm[f"{key}_mean"]):
             raise InputError(f"{named(src, label)} has {src.bands} band{'s' * (src.bands != 1)}; the model "
                              f"was trained on {len(norm[f'{key}_mean'])}")
+    if runtime not in RUNTIMES:
+        raise InputError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
     dev = torch.device("cpu") if runtime == "onnx" else resolve_device(device)
     model = for_inference(model, dev)
     if runtime == "onnx":

@@ -15,6 +15,7 @@ from qgis.PyQt.QtGui import QIcon
 from ..core import defaults
 
 DEVICES = list(defaults.DEVICES)
+RUNTIMES = list(defaults.RUNTIMES)
 SCENES = ["none", *defaults.SCENE_NAMES]
 
 

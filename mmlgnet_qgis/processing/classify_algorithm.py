@@ -8,7 +8,8 @@ from qgis.core import (QgsProcessingParameterBoolean, QgsProcessingParameterDefi
 
 from ..app.requests import ClassifyRequest
 from . import dependencies
-from .algorithm_base import DEVICES, MMLGNetAlgorithm, optional_string, raster_path, run_request, threads_parameter
+from .algorithm_base import (DEVICES, RUNTIMES, MMLGNetAlgorithm, optional_string, raster_path, run_request,
+                             threads_parameter)
 from .layer_style import style_classify_outputs
 from .lidar_parameters import CLOUD_FIELDS, add_cloud_parameters, cloud_fields, lidar_input
 
@@ -18,7 +19,7 @@ class ClassifyAlgorithm(MMLGNetAlgorithm):
     # parameter -> request field (tests check that every field is reachable)
     FIELDS = {"HSI": "hsi", "LIDAR": "lidar", "MODEL": "model", "PROMPTS": "prompts", "DEVICE": "device",
               "TILE_SIZE": "tile", "AMP": "amp", "RESAMPLE": "resample_lidar", "THREADS": "threads",
-              "OUTPUT": "out", "CONFIDENCE": "confidence", "UNKNOWN_THRESHOLD": "unknown_threshold", **CLOUD_FIELDS}
+              "OUTPUT": "out", "CONFIDENCE": "confidence", "UNKNOWN_THRESHOLD": "unknown_threshold", "RUNTIME": "runtime", **CLOUD_FIELDS}
 
     def name(self):
         return "classify"
@@ -60,6 +61,11 @@ class ClassifyAlgorithm(MMLGNetAlgorithm):
                            "labels)"), defaultValue=False)
         amp.setFlags(amp.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
         self.addParameter(amp)
+        runtime = QgsProcessingParameterEnum(
+            "RUNTIME", self.tr("Inference engine (onnx: ONNX Runtime on the CPU, needs the onnxruntime package; "
+                               "same labels, faster on CPU)"), RUNTIMES, defaultValue=0)
+        runtime.setFlags(runtime.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
+        self.addParameter(runtime)
         self.addParameter(QgsProcessingParameterString(
             "UNKNOWN_THRESHOLD", self.tr("Unknown threshold: none, auto (the model's per-class thresholds) or a "
                                          "cosine; pixels below it are 'unknown'"), defaultValue="none"))
@@ -85,6 +91,7 @@ class ClassifyAlgorithm(MMLGNetAlgorithm):
             device=DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)],
             amp=self.parameterAsBool(parameters, "AMP", context),
             threads=self.parameterAsInt(parameters, "THREADS", context),
+            runtime=RUNTIMES[self.parameterAsEnum(parameters, "RUNTIME", context)],
             resample_lidar=self.parameterAsBool(parameters, "RESAMPLE", context),
             unknown_threshold=self.parameterAsString(parameters, "UNKNOWN_THRESHOLD", context).strip() or "none",
             **cloud_fields(self, parameters, context))
