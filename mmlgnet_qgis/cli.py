@@ -130,10 +130,11 @@ def _classify_request(args: argparse.Namespace) -> Request:
         return ClassifyRequest.from_dict({n: getattr(args, n) for n in ClassifyRequest.field_names()})
     unsupported = [o for o, v in (("--prompts", args.prompts), ("--resample-lidar", args.resample_lidar),
                                   ("--lidar-products", args.lidar_products), ("--lidar-crs", args.lidar_crs),
-                                  ("--runtime onnx", args.runtime != "torch")) if v]
+                                  ("--runtime onnx", args.runtime != "torch"),
+                                  ("--unknown-threshold", args.unknown_threshold != "none")) if v]
     if unsupported:
-        raise InputError(f"{', '.join(unsupported)}: not available on a cluster; rasterise or resample the LiDAR "
-                         f"first (rasterise-lidar, gdalwarp)")
+        raise InputError(f"{', '.join(unsupported)}: not available on a cluster; classify such scenes in one process, "
+                         f"or prepare the inputs first (rasterise-lidar, gdalwarp)")
     values = {n: getattr(args, n) for n in DistributedClassifyRequest.field_names() if hasattr(args, n)}
     values["cluster"] = args.cluster or "local"
     values["threads"] = args.threads or 1  # one task per worker process: one torch thread each by default
