@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import glob
+import importlib
 import itertools
 import os
 import queue
@@ -98,17 +99,23 @@ def _signal_name(returncode: int) -> str:
     return f"exit code {returncode}"
 
 
-def _result_object(kind: str, data):
-    """The use case's result dataclass rebuilt from its dict (a plain dict for selfcheck)."""
-    if not isinstance(data, dict) or kind == "selfcheck":
+def _result_object(data, result_type: str | None):
+    """The use case's result dataclass rebuilt from its dict (the dict itself when no class is named).
+
+    Only classes of the app layer's request modules (app.requests, app.*_requests: torch-free)
+    are rebuilt; nested dataclasses stay dicts.
+    """
+    if not isinstance(data, dict) or not result_type or ":" not in result_type:
         return data
-    from ..app import requests
-    name = {"import": "ImportResult"}.get(kind, kind.capitalize() + "Result")
-    cls = getattr(requests, name, None)
-    if cls is None or not dataclasses.is_dataclass(cls):
+    module_name, name = result_type.split(":", 1)
+    if not (module_name.startswith(f"{__package__.rsplit('.', 1)[0]}.app.") and module_name.endswith("requests")):
         return data
-    fields = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in fields})
+    try:
+        cls = getattr(importlib.import_module(module_name), name)
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in fields})
+    except (ImportError, AttributeError, TypeError):
+        return data
 
 
 class WorkerProcess:
@@ -307,7 +314,7 @@ class WorkerProcess:
                 continue  # a late line of an earlier, cancelled request
             kind = message["type"]
             if kind == protocol.RESULT:
-                return _result_object(data.get("kind", ""), message.get("result"))
+                return _result_object(message.get("result"), message.get("result_type"))
             if kind == protocol.ERROR:
                 if message.get("traceback") and reporter is not None:
                     reporter.log(message["traceback"])

@@ -90,9 +90,10 @@ def warning(request_id: int, message: str) -> dict:
     return {"type": WARNING, "id": request_id, "message": str(message)}
 
 
-def result(request_id: int, data) -> dict:
-    """Returns: the result message; `data` is the use case's result as a dict."""
-    return {"type": RESULT, "id": request_id, "result": data}
+def result(request_id: int, data, result_type: str | None = None) -> dict:
+    """Returns: the result message; `data` is the use case's result as a dict, `result_type` its
+    dataclass as 'module:Name' (so the QGIS side rebuilds the same class)."""
+    return {"type": RESULT, "id": request_id, "result": data, "result_type": result_type}
 
 
 def error(request_id: int | None, exc: BaseException, tb: str | None = None) -> dict:

@@ -117,8 +117,8 @@ class Server:
             if describe:
                 from .selfcheck import describe_line
                 reporter.log(describe_line())
-            result = run_request(data, reporter)
-            self.send(protocol.result(request_id, result))
+            result, result_type = run_request(data, reporter)
+            self.send(protocol.result(request_id, result, result_type))
         except BaseException as exc:  # noqa: BLE001 - every failure becomes a message
             self.send(protocol.error(request_id, exc, traceback.format_exc()))
             if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit
@@ -127,7 +127,7 @@ class Server:
             self._cancel_ids.discard(request_id)
 
 
-def run_request(data: dict, reporter) -> dict:
+def run_request(data: dict, reporter) -> tuple[dict | None, str | None]:
     """Run one request dict in this process.
 
     Args:
@@ -135,15 +135,17 @@ def run_request(data: dict, reporter) -> dict:
         reporter: where progress goes.
 
     Returns:
-        The result as a JSON-serialisable dict.
+        (the result as a JSON-serialisable dict, its dataclass as 'module:Name' or None).
     """
     if isinstance(data, dict) and data.get("kind") == "selfcheck":
         from .selfcheck import selfcheck
-        return selfcheck(reporter)
+        return selfcheck(reporter), None
     from ..app import run
     from ..app.requests import request_from_dict, result_to_dict
     result = run(request_from_dict(data), reporter)
-    return result_to_dict(result) if result is not None else None
+    if result is None:
+        return None, None
+    return result_to_dict(result), f"{type(result).__module__}:{type(result).__qualname__}"
 
 
 def _protocol_stream():
