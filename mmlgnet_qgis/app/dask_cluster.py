@@ -43,8 +43,9 @@ def local_workers(cluster: str) -> int | None:
 
 def _start_local(n: int) -> LocalCluster:
     from distributed import LocalCluster
-    # one thread per worker process: torch and GDAL scale by processes, without sharing the GIL
-    return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+    # one thread per worker process: torch and GDAL scale by processes, without sharing the GIL;
+    # the HTTP server (metrics, dashboard) on any free port: two runs at once must not collide
+    return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                         silence_logs=logging.ERROR)
 
 
