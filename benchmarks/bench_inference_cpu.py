@@ -78,8 +78,8 @@ def quantise_int8(onnx_bytes, tiles, folder):
     src, dst = Path(folder) / "fp32.onnx", Path(folder) / "int8.onnx"
     src.write_bytes(onnx_bytes)
     graph = onnx.load(str(src)).graph
-    head = [n.name for n in graph.node if n.op_type == "Conv" and n.input[1] in ("m", "onnx::Conv_m") or
-            (n.op_type == "Conv" and any(i.name == n.input[1] and i.dims[0] > 300 for i in graph.initializer))]
+    head = [n.name for n in graph.node if n.op_type == "Conv" and n.name == "/Conv"]  # TileGraph's own conv
+    assert len(head) == 1, "the cosine head's conv was not found"
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -157,16 +157,18 @@ def main():
                 notes["torch.compile"] = repr(exc)[:300]
     try:
         from mmlgnet_qgis.core.onnx_runtime import OnnxTileModel, export_onnx
-        onnx_bytes = export_onnx(folded)
-        variants["ONNX Runtime fp32"] = OnnxTileModel(folded, onnx_bytes, args.threads).predict
-        with tempfile.TemporaryDirectory() as tmp:
-            hn, ln = normalise(hsi.array, n["hsi_mean"], n["hsi_std"]), normalise(lidar.array, n["lidar_mean"], n["lidar_std"])
-            cal = calibration_tiles(hn, ln, 64 + patch - 1, 32)
-            t = time.perf_counter()
-            int8, excluded = quantise_int8(onnx_bytes, cal, tmp)
-            notes["int8 calibration"] = (f"32 random {64 + patch - 1}-px crops of the Trento scene, MinMax, "
-                                         f"{time.perf_counter() - t:.1f} s; float32 convs kept: {excluded}")
-        variants["ONNX Runtime int8 QDQ (per-channel)"] = OnnxTileModel(folded, int8, args.threads).predict
+        cal = calibration_tiles(h, l, 64 + patch - 1, 32)   # the training scene (Trento), normalised
+        for sim in (True, False):
+            tail = "" if sim else ", no confidence"
+            onnx_bytes = export_onnx(folded, sim)
+            variants["ONNX Runtime fp32" + tail] = OnnxTileModel(folded, onnx_bytes, args.threads).predict
+            with tempfile.TemporaryDirectory() as tmp:
+                t = time.perf_counter()
+                int8, excluded = quantise_int8(onnx_bytes, cal, tmp)
+            notes["int8 calibration" + tail] = (
+                f"32 random {64 + patch - 1}-px crops of the Trento scene, MinMax, {time.perf_counter() - t:.1f} s; "
+                f"float32 convs kept: {excluded} (the cosine head)")
+            variants["ONNX Runtime int8 QDQ (per-channel)" + tail] = OnnxTileModel(folded, int8, args.threads).predict
     except Exception as exc:  # noqa: BLE001
         notes["onnx"] = repr(exc)[:300]
     if args.only:

@@ -258,7 +258,7 @@ def _predict_safe(model: MMLGNet | OnnxTileModel, h: np.ndarray, l: np.ndarray, 
                   amp_dtype: torch.dtype | None, halo: int, with_similarity: bool = True):
     """predict_tile; on CUDA out-of-memory split the tile in two (halo kept) and go on."""
     if not isinstance(model, torch.nn.Module):  # --runtime onnx
-        return model.predict(h, l)
+        return model.predict(h, l, with_similarity)
     try:
         return predict_tile(model, h, l, dev, amp_dtype, with_similarity)
     except torch.cuda.OutOfMemoryError:

@@ -44,8 +44,11 @@ def test_onnx_runtime_gives_the_torch_labels():
     model = small_model(k=6, seed=5)
     hsi, lidar = _tile(2)
     ids, sim = predict_tile(model, hsi, lidar)
-    o_ids, o_sim = OnnxTileModel(fold_batchnorm(model)).predict(hsi, lidar)
+    runner = OnnxTileModel(fold_batchnorm(model))
+    o_ids, o_sim = runner.predict(hsi, lidar)
     assert np.array_equal(ids, o_ids) and np.abs(sim - o_sim).max() < 1e-5
+    n_ids, none = runner.predict(hsi, lidar, with_similarity=False)
+    assert none is None and np.array_equal(ids, n_ids)
     # the whole stream, other tile shapes (edges) through the same session
     norm = {"hsi_mean": [0.0] * 7, "hsi_std": [1.0] * 7, "lidar_mean": [0.0] * 2, "lidar_std": [1.0] * 2}
     h2, l2 = _tile(3, 45, 31, 1)
