@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..core.errors import WorkerError
 from ..core.reporter import Reporter, check_cancelled, or_null
 from .distributed_requests import DistributedClassifyRequest, DistributedClassifyResult
 from .outputs import check_outputs
@@ -72,7 +73,7 @@ def _tasks(run: _Run, req: DistributedClassifyRequest, tile: int) -> list[BlockT
 def _collect(client: Client, futures: dict[Future, tuple[int, int]], runs: list[_Run],
              reporter: Reporter) -> int:
     """Wait for every block, reporting progress and honouring cancel; returns the bytes of the results."""
-    from distributed import as_completed
+    from distributed import KilledWorker, as_completed
     completed, done_n, nbytes = as_completed(list(futures), loop=client.loop), 0, 0
     while done_n < len(futures):
         check_cancelled(reporter)
@@ -80,7 +81,12 @@ def _collect(client: Client, futures: dict[Future, tuple[int, int]], runs: list[
         if not done:
             time.sleep(POLL_S)  # polled, so that a cancel is seen while blocks run
             continue
-        for fut, res in zip(done, client.gather(done)):  # a failed task raises its error here
+        try:
+            results = client.gather(done)  # a failed task raises its error here
+        except KilledWorker as exc:  # Dask gave up after the block's workers died again and again
+            raise WorkerError(f"a block's workers died repeatedly ({exc}); out of memory? lower --block-tiles or "
+                              f"--tile, or give the workers more memory") from None
+        for fut, res in zip(done, results):
             s, i = futures[fut]
             runs[s].results[i] = res
             nbytes += len(pickle.dumps(res))
