@@ -26,7 +26,7 @@ PRESETS = {
 MODALITIES = ("both", "hsi", "lidar")
 DEVICES = ("auto", "cpu", "cuda")
 # Inference engines: torch, or ONNX Runtime on the CPU (optional package; benchmarks/results/inference_cpu.md)
-RUNTIMES = ("torch", "onnx")
+RUNTIMES = ("torch", "onnx", "onnx-int8")
 SCENE_NAMES = ("trento", "muufl")
 # Class ids are written as UInt16 with 0 = nodata.
 MAX_CLASSES = 65_535

@@ -88,18 +88,20 @@ class OnnxTileModel:
         model: the network, BatchNorm folded.
         onnx_bytes: an `export_onnx` graph to run instead of exporting `model` (e.g. quantised to int8).
         threads: intra-op threads; 0 = torch's current setting.
+        calibration: feeds (`onnx_quant.calibration_crops`): quantise each exported graph to int8.
 
     Raises:
         InputError: onnxruntime is not installed.
     """
 
-    def __init__(self, model: MMLGNet, onnx_bytes: bytes | None = None, threads: int = 0) -> None:
+    def __init__(self, model: MMLGNet, onnx_bytes: bytes | None = None, threads: int = 0,
+                 calibration: list[dict[str, np.ndarray]] | None = None) -> None:
         try:
             import onnxruntime as ort
         except ImportError as exc:
             raise InputError("--runtime onnx needs the onnxruntime package (pip install onnxruntime) in the "
                              "environment that runs MMLGNet; or use --runtime torch") from exc
-        self.cfg, self._model, self._ort = model.cfg, model, ort
+        self.cfg, self._model, self._ort, self.calibration = model.cfg, model, ort, calibration
         self.opts = ort.SessionOptions()
         self.opts.intra_op_num_threads = int(threads or torch.get_num_threads())
         self.opts.inter_op_num_threads = 1
@@ -119,7 +121,11 @@ class OnnxTileModel:
         """
         key = True if self.fixed else with_similarity
         if key not in self.sessions:
-            self.sessions[key] = self._session(export_onnx(self._model, key))
+            graph = export_onnx(self._model, key)
+            if self.calibration:
+                from .onnx_quant import quantise_int8
+                graph = quantise_int8(graph, self.calibration)
+            self.sessions[key] = self._session(graph)
         out = self.sessions[key].run(None, {"hsi": np.ascontiguousarray(hsi, np.float32)[None],
                                             "lidar": np.ascontiguousarray(lidar, np.float32)[None]})
         return out[0][0].astype(np.int64) + 1, out[1][0].astype(np.float32) if len(out) > 1 else None

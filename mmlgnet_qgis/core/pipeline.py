@@ -358,7 +358,8 @@ def classify(model: MMLGNet, normalisation: dict, hsi: WindowSource, lidar: Wind
         region: classify only this block (x0, y0, w, h) of whole tiles (one task of a distributed
             run); sinks get scene coordinates. A block of nothing but nodata is no error here.
         unknown: (K,) per-class cosine thresholds; a pixel its class wins below it gets id K + 1.
-        runtime: torch, or onnx (ONNX Runtime on the CPU, whatever `device` says; needs onnxruntime).
+        runtime: torch; onnx (ONNX Runtime on the CPU, whatever `device` says; needs onnxruntime); or
+            onnx-int8 (static int8, calibrated on 32 crops of these sources; labels change slightly).
 
     Returns:
         Run statistics (pixels, valid_pixels, tiles, tile, seconds, device, per-stage seconds).
@@ -377,11 +378,14 @@ def classify(model: MMLGNet, normalisation: dict, hsi: WindowSource, lidar: Wind
                              f"was trained on {len(norm[f'{key}_mean'])}")
     if runtime not in RUNTIMES:
         raise InputError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
-    dev = torch.device("cpu") if runtime == "onnx" else resolve_device(device)
+    dev = torch.device("cpu") if runtime != "torch" else resolve_device(device)
     model = for_inference(model, dev)
-    if runtime == "onnx":
+    if runtime != "torch":
+        from .onnx_quant import CALIBRATION_SIDE, read_calibration_crops
         from .onnx_runtime import OnnxTileModel
-        model = OnnxTileModel(model)
+        side = CALIBRATION_SIDE + model.cfg.patch_size - 1
+        model = OnnxTileModel(model, calibration=read_calibration_crops(hsi, lidar, norm, side)
+                              if runtime == "onnx-int8" else None)
     halo = model.cfg.patch_size // 2
     amp_dtype = torch.bfloat16 if amp else None  # on CPU fast only with AVX512-BF16 / AMX
     tile = auto_tile_size(model, dev, tile)

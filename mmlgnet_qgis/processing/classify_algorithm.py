@@ -62,8 +62,9 @@ class ClassifyAlgorithm(MMLGNetAlgorithm):
         amp.setFlags(amp.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
         self.addParameter(amp)
         runtime = QgsProcessingParameterEnum(
-            "RUNTIME", self.tr("Inference engine (onnx: ONNX Runtime on the CPU, needs the onnxruntime package; "
-                               "same labels, faster on CPU)"), RUNTIMES, defaultValue=0)
+            "RUNTIME", self.tr("Inference engine (onnx: ONNX Runtime on the CPU, needs the onnxruntime package, "
+                               "same labels, faster; onnx-int8: also the onnx package, int8 calibrated on the "
+                               "input, fastest, ~99.7 % identical labels)"), RUNTIMES, defaultValue=0)
         runtime.setFlags(runtime.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
         self.addParameter(runtime)
         self.addParameter(QgsProcessingParameterString(

@@ -57,3 +57,15 @@ def test_onnx_runtime_gives_the_torch_labels():
     stats = classify(model, norm, ArraySource(h2), ArraySource(l2), o, tile=20, device="cpu", runtime="onnx")
     assert np.array_equal(t.array, o.array) and stats["device"] == "cpu"
     assert model.training is False and any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+
+
+def test_int8_runtime_calibrates_on_the_input_and_keeps_most_labels():
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    model = small_model(k=6, seed=6)
+    hsi, lidar = _tile(4, 60, 50, 1)
+    norm = {"hsi_mean": [0.0] * 7, "hsi_std": [1.0] * 7, "lidar_mean": [0.0] * 2, "lidar_std": [1.0] * 2}
+    t, q, s = ArraySink(60, 50, np.uint16, 0), ArraySink(60, 50, np.uint16, 0), ArraySink(60, 50, np.float32, np.nan)
+    classify(model, norm, ArraySource(hsi), ArraySource(lidar), t, tile=32, device="cpu")
+    classify(model, norm, ArraySource(hsi), ArraySource(lidar), q, s, tile=32, device="cpu", runtime="onnx-int8")
+    assert (t.array == q.array).mean() > 0.8 and np.isfinite(s.array).all()
