@@ -32,7 +32,7 @@ from mmlgnet_qgis.core.prompts import PromptSet, class_embeddings, scene_prompt_
 from mmlgnet_qgis.core.scenes import SCENES  # noqa: E402
 from mmlgnet_qgis.core.text_encoders import build_text_encoder, save_random_clip_checkpoint  # noqa: E402
 from mmlgnet_qgis.core.training import TrainConfig, train_model  # noqa: E402
-from mmlgnet_qgis.core.validation import apply_unknown  # noqa: E402
+from mmlgnet_qgis.core.validation import apply_unknown, blocked_split, calibrate_thresholds  # noqa: E402
 
 HEADS = ("text", "random", "linear", "clip-random")
 
@@ -118,13 +118,63 @@ def run_openset(scene, arrays, drop, seed, epochs, encoders, fraction):
            "final_val_oa": hist["val_oa"][-1] if "val_oa" in hist else None}
     known = (test > 0) & (test != drop)
     unseen = test == drop
-    for name, labels_out in (("none", ids), ("auto", apply_unknown(ids, sim, thr))):
+    # the same validation blocks as training's: other percentiles and fixed cosines, as a curve
+    val = blocked_split(remap[train], fraction, 2 * model.cfg.patch_size, seed)
+    v_cos, v_y = cos[:, val].T, remap[train][val] - 1
+    q = lambda a: [round(float(v), 3) for v in np.percentile(a, [5, 25, 50])]  # noqa: E731
+    res["winning_cosine_p5_p25_p50"] = {"validation": q(v_cos.max(1)), "test_known": q(sim[known]),
+                                        "test_unseen": q(sim[unseen])}
+    curve = {f"p{p:g}": np.asarray(calibrate_thresholds(v_cos, v_y, p)) for p in (0.5, 1, 2, 5)}
+    curve.update({f"cos {c:g}": np.full(len(kept), c) for c in (0.1, 0.15, 0.2, 0.25)})
+    outs = [("none", ids), ("auto", apply_unknown(ids, sim, thr))]
+    outs += [(name, apply_unknown(ids, sim, t.astype(np.float32))) for name, t in curve.items()]
+    for name, labels_out in outs:
         k = len(kept) + 1
         res[name] = {"unseen_unknown_pct": 100.0 * float((labels_out[unseen] == k).mean()),
                      "unseen_to": {kept[c - 1].name: round(100.0 * float((labels_out[unseen] == c).mean()), 2)
                                    for c in range(1, k)},
                      "known_oa": 100.0 * float((labels_out[known] == remap[test[known]]).mean()),
                      "known_unknown_pct": 100.0 * float((labels_out[known] == k).mean())}
+    return res
+
+
+COARSE = {"vegetation": ("Apple trees", "Woods", "Vineyard"), "built-up": ("Buildings", "Roads"),
+          "bare ground": ("Ground",)}
+
+
+def run_retarget(model_path, data, encoders):
+    """A trained 6-class Trento model re-targeted to 3 coarse prompts vs its merged 6-class map; a 7th, untrained prompt."""
+    from mmlgnet_qgis.core.model_file import load_model
+    from mmlgnet_qgis.core.pipeline import ArraySink, classify, retarget
+    from mmlgnet_qgis.core.prompts import ClassPrompt
+    hsi, lidar, _, test = load_scene("trento", data)
+    model, manifest = load_model(model_path)
+    enc = encoders.setdefault("minilm", build_text_encoder("minilm"))
+
+    def run(man):
+        sink = ArraySink(hsi.height, hsi.width, np.uint16, 0)
+        classify(model, man.normalisation, hsi, lidar, sink, tile=512, device="cpu")
+        return sink.array
+    fine = manifest.prompt_set
+    ids6 = run(manifest)
+    to3 = np.zeros(len(fine.classes) + 1, np.int64)
+    for i, (name, members) in enumerate(COARSE.items(), 1):
+        to3[[c.id for c in fine.classes if c.name in members]] = i
+    coarse = PromptSet([ClassPrompt(i, n, "#000000", []) for i, n in enumerate(COARSE, 1)], templates=fine.templates)
+    ids3 = run(retarget(model, manifest, coarse, enc))
+    lab = test > 0
+    res = {"job": "retarget", "model": str(model_path),
+           "oa_coarse_prompts": 100.0 * float((ids3[lab] == to3[test[lab]]).mean()),
+           "oa_merged_6_class": 100.0 * float((to3[ids6][lab] == to3[test[lab]]).mean()),
+           "oa_6_class": 100.0 * float((ids6[lab] == test[lab]).mean()),
+           "coarse_per_fine_class": {c.name: {n: round(100.0 * float((ids3[test == c.id] == i).mean()), 2)
+                                             for i, n in enumerate(COARSE, 1)} for c in fine.classes}}
+    extra = PromptSet([*fine.classes, ClassPrompt(len(fine.classes) + 1, "Water", "#0000ff", [])],
+                      templates=fine.templates)
+    ids7 = run(retarget(model, manifest, extra, enc))
+    res["water_share_of_scene_pct"] = 100.0 * float((ids7 == len(fine.classes) + 1).mean())
+    res["water_share_per_class_pct"] = {c.name: round(100.0 * float((ids7[test == c.id] == len(fine.classes) + 1)
+                                                                    .mean()), 2) for c in fine.classes}
     return res
 
 
@@ -164,14 +214,24 @@ def report(files, md):
         lines += ["", f"## Open set: trained without '{r['dropped']}' (seed {r['seed']}, validation fraction "
                   f"{r['validation_fraction']}, {r['validation_pixels']} validation px)", "",
                   f"- per-class thresholds (5th percentile of each class's own winning cosine on validation): "
-                  f"{r['thresholds']}",
+                  f"{r['thresholds']}", "",
                   "| threshold | unseen class -> unknown % | known classes OA % | known classes -> unknown % |",
                   "| --- | --- | --- | --- |"]
-        for name in ("none", "auto"):
+        if "winning_cosine_p5_p25_p50" in r:
+            lines.insert(-3, f"- winning cosine 5th / 25th / 50th percentiles: {r['winning_cosine_p5_p25_p50']}")
+        for name in [n for n in r if n in ("none", "auto") or n.startswith(("p", "cos "))]:
             v = r[name]
             lines.append(f"| {name} | {v['unseen_unknown_pct']:.2f} | {v['known_oa']:.2f} | "
                          f"{v['known_unknown_pct']:.2f} |")
         lines.append(f"- without a threshold its pixels went to: {r['none']['unseen_to']}")
+    for r in (r for r in rows if r.get("job") == "retarget"):
+        lines += ["", f"## Prompt re-targeting without retraining ({r['model']}, test pixels of TSLabel)", "",
+                  f"- three coarse prompts ({', '.join(COARSE)}): coarse OA {r['oa_coarse_prompts']:.2f} %; "
+                  f"the 6-class map merged into the same groups: {r['oa_merged_6_class']:.2f} % "
+                  f"(6-class OA {r['oa_6_class']:.2f} %)",
+                  f"- where each class went with the coarse prompts (%): {r['coarse_per_fine_class']}",
+                  f"- a 7th prompt never trained on ('Water'; Trento has none): {r['water_share_of_scene_pct']:.2f} % "
+                  f"of the scene; per class of the test pixels: {r['water_share_per_class_pct']}"]
     Path(md).write_text("\n".join(lines) + "\n")
 
 
@@ -189,13 +249,15 @@ def main():
     ap.add_argument("--epochs", type=int, default=TrainConfig().epochs)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="language.jsonl")
+    ap.add_argument("--model", help="retarget job: a trained 6-class Trento model file")
     ap.add_argument("--report", nargs="+", help="JSON-lines files to turn into --md")
     ap.add_argument("--md", default="benchmarks/results/language.md")
     args = ap.parse_args()
     if args.report:
         return report(args.report, args.md)
     torch.set_num_threads(args.threads)
-    arrays, encoders = prepared(args.scene, args.data), {}
+    arrays = prepared(args.scene, args.data) if args.jobs != "retarget" else None
+    encoders = {}
     out = open(args.out, "a")
 
     def emit(rec):
@@ -214,6 +276,8 @@ def main():
             for seed in seeds:
                 for head in heads:
                     emit(run_head(args.scene, arrays, head, seed, args.epochs, encoders))
+        elif job == "retarget":
+            emit(run_retarget(args.model, args.data, encoders))
         elif job == "fewshot":
             for draw in range(args.draws):
                 for shots in (int(s) for s in args.shots.split(",")):
