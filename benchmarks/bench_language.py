@@ -143,7 +143,7 @@ COARSE = {"vegetation": ("Apple trees", "Woods", "Vineyard"), "built-up": ("Buil
 
 
 def run_retarget(model_path, data, encoders):
-    """A trained 6-class Trento model re-targeted to 3 coarse prompts vs its merged 6-class map; a 7th, untrained prompt."""
+    """A 6-class Trento model re-targeted to 3 coarse prompts vs its merged 6-class map; a 7th, untrained prompt."""
     from mmlgnet_qgis.core.model_file import load_model
     from mmlgnet_qgis.core.pipeline import ArraySink, classify, retarget
     from mmlgnet_qgis.core.prompts import ClassPrompt
