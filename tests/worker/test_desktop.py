@@ -64,6 +64,23 @@ def _install_plugin(home: Path) -> None:
                                             "checkVersion=false\n")
 
 
+def _workers_of(out: Path) -> list[int]:
+    """Worker processes started by this test's QGIS (found by the variable it passed on)."""
+    mark = f"MMLGNET_DESKTOP_OUT={out}".encode()
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"mmlgnet_qgis.worker" not in f.read():
+                    continue
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if mark in f.read().split(b"\0"):
+                    found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
 @pytest.mark.skipif(_missing() is not None, reason=_missing() or "")
 def test_desktop_encode_train_classify_and_exit(display, scene, tmp_path):
     home, out = tmp_path / "home", tmp_path / "out"
@@ -92,6 +109,11 @@ def test_desktop_encode_train_classify_and_exit(display, scene, tmp_path):
     log = (tmp_path / "qgis.log").read_text(errors="replace")[-3000:]
     trace = (out / "faulthandler.txt").read_text(errors="replace")[-3000:] if (out / "faulthandler.txt").exists() else ""
     assert code == 0, f"QGIS ended with {code} after {seconds:.0f} s\n{log}\n{trace}"
+    for _ in range(50):  # the dock's worker leaves with QGIS (unload, or the end of its stdin)
+        if not _workers_of(out):
+            break
+        time.sleep(0.1)
+    assert not _workers_of(out), "a worker outlived QGIS"
     result = json.loads((out / "result.json").read_text())
     assert result["errors"] == [], "\n".join(result["errors"])
     assert result["llvm_loaded"], "Mesa's libLLVM is not in QGIS's process: the test would prove nothing"
