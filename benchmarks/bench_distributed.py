@@ -47,10 +47,15 @@ def model_file(path: Path, bands: int) -> str:
     return str(path)
 
 
-def labels(path: str) -> np.ndarray:
+def pixels_of(path: str | Path) -> np.ndarray:
+    """Band 1: labels, or confidence with its nodata."""
     from osgeo import gdal
-    ds = gdal.Open(path)  # kept alive while its band is read (else GDAL crashes)
+    ds = gdal.Open(str(path))  # kept alive while its band is read (else GDAL crashes)
     return ds.GetRasterBand(1).ReadAsArray()
+
+
+def confidence_of(out: Path) -> Path:
+    return out.with_name(out.stem + "_confidence.tif")
 
 
 def single(model: str, paths: dict, out: Path, threads: int) -> dict:
@@ -58,8 +63,8 @@ def single(model: str, paths: dict, out: Path, threads: int) -> dict:
     from mmlgnet_qgis.app.requests import ClassifyRequest
     t = time.perf_counter()
     res = app.run(ClassifyRequest(model=model, hsi=paths["hsi"], lidar=paths["lidar"], out=str(out), device="cpu",
-                                  threads=threads))
-    return {"config": f"single process, {threads} torch threads", "seconds": time.perf_counter() - t,
+                                  confidence=str(confidence_of(out)), threads=threads))
+    return {"config": f"single process, {threads} torch thread(s)", "seconds": time.perf_counter() - t,
             "pixels": res.pixels, "out": str(out)}
 
 
@@ -68,7 +73,8 @@ def distributed(model: str, paths: dict, out: Path, workers: int, block_tiles: i
     from mmlgnet_qgis.app.distributed_requests import DistributedClassifyRequest
     t = time.perf_counter()
     r = app.run(DistributedClassifyRequest(model=model, hsi=[paths["hsi"]], lidar=[paths["lidar"]], out=str(out),
-                                           cluster=f"local:{workers}", device="cpu", block_tiles=block_tiles))
+                                           confidence=str(confidence_of(out)), cluster=f"local:{workers}",
+                                           device="cpu", block_tiles=block_tiles))
     wall = time.perf_counter() - t
     compute = r.seconds - r.startup_seconds - r.assemble_seconds  # first block submitted -> last one back
     return {"config": f"LocalCluster, {workers} worker(s) x 1 thread", "seconds": wall, "pixels": r.pixels,
@@ -98,17 +104,26 @@ def main() -> None:
     ap.add_argument("--block-tiles", type=int, default=1, help="tiles of 512 per task side")
     ap.add_argument("--rate-size", type=int, default=512, help="side of the 224-band raster for the worker rate")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench_dask_", dir=".") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench_dask_") as tmp:
         folder = Path(tmp)
         paths = write_synthetic_pair(folder, args.size, args.bands)
         model = model_file(folder / "model.safetensors", args.bands)
-        runs = [single(model, paths, folder / "single.tif", 2)]
+        runs = [single(model, paths, folder / "single2.tif", 2), single(model, paths, folder / "single1.tif", 1)]
         for n in (1, 2):
             runs.append(distributed(model, paths, folder / f"dask{n}.tif", n, args.block_tiles))
-        ref = labels(runs[0]["out"])
+        # torch's thread count changes the float sums (oneDNN splits reductions by thread): confidence is
+        # compared bit for bit with the single process of the workers' thread count (1), and in value with 2
+        ref = pixels_of(runs[0]["out"])
+        conf2, conf1 = (pixels_of(confidence_of(Path(r["out"]))) for r in runs[:2])
         for r in runs:
-            r["identical_labels"] = bool(np.array_equal(labels(r.pop("out")), ref))
-            r["speedup"] = runs[0]["seconds"] / r["seconds"]
+            out = r.pop("out")
+            conf = pixels_of(confidence_of(Path(out)))
+            r["identical_labels"] = bool(np.array_equal(pixels_of(out), ref))
+            r["identical_confidence_vs_1_thread"] = conf.tobytes() == conf1.tobytes()
+            r["max_confidence_diff_vs_2_threads"] = float(np.abs(conf - conf2).max())
+            r["speedup_vs_single_2_threads"] = runs[0]["seconds"] / r["seconds"]
+            r["speedup_vs_single_1_thread"] = runs[1]["seconds"] / r["seconds"]
+            r["mpix_per_s"] = r["pixels"] / 1e6 / r["seconds"]
         rate = worker_rate(folder / "rate", 224, args.rate_size) if args.rate_size else None
     data = {"machine": machine(), "commit": commit(), "size": args.size, "bands": args.bands,
             "block_tiles": args.block_tiles, "runs": runs, "worker_rate_224": rate,
