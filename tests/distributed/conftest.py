@@ -45,12 +45,13 @@ def scene(tmp_path_factory) -> dict:
 
 
 def single_process(scene: dict, hsi: str, lidar: str, out: Path) -> tuple[str, str]:
-    """The reference: ClassifyRequest in this process, same tile size."""
+    """The reference: ClassifyRequest in this process, same tile size and torch threads as the workers
+    (oneDNN's float sums depend on the thread count: labels agree anyway, confidence only bit for bit)."""
     from mmlgnet_qgis import app
     from mmlgnet_qgis.app.requests import ClassifyRequest
     conf = out.with_name(out.stem + "_conf.tif")
     app.run(ClassifyRequest(model=scene["model"], hsi=hsi, lidar=lidar, out=str(out), confidence=str(conf),
-                            tile=TILE, device="cpu"))
+                            tile=TILE, device="cpu", threads=1))
     return str(out), str(conf)
 
 
