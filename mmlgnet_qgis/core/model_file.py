@@ -229,15 +229,52 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
     return Manifest.from_dict(read_manifest_dict(path), str(path))
 
 
+def _header_metadata(path: Path) -> dict:
+    """A safetensors file's __metadata__, read with the standard library.
+
+    QGIS's process reads a model's prompts (the dock's Model… button) without the safetensors
+    package, which lives in the worker's environment. Checks what safe_open checks: the header
+    fits the file and every tensor's bytes lie inside it.
+
+    Raises:
+        ModelFileError: not a safetensors file, or a damaged one.
+    """
+    def damaged(why: str) -> ModelFileError:
+        return ModelFileError(f"{path} is not an MMLGNet model file or is damaged ({why})")
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise damaged("too short for a safetensors header")
+        n = int.from_bytes(head, "little")
+        if n > min(size - 8, 100_000_000):
+            raise damaged(f"header length {n} does not fit the file's {size} bytes")
+        try:
+            header = json.loads(f.read(n).decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise damaged(f"the header is not UTF-8 text: {exc.reason}") from None
+    if not isinstance(header, dict):
+        raise damaged("the header is not a JSON object")
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if (not isinstance(offsets, list) or len(offsets) != 2 or not all(type(v) is int for v in offsets)
+                or not 0 <= offsets[0] <= offsets[1] <= size - 8 - n):
+            raise damaged(f"tensor {_show(name)} lies outside the file: truncated?")
+    meta = header.get("__metadata__") or {}
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise damaged("__metadata__ is not a JSON object of texts")
+    return meta
+
+
 def read_manifest_dict(path: str | os.PathLike) -> dict:
     """The manifest's JSON object, checked (for tools that rewrite model files)."""
-    from safetensors import safe_open
     path = Path(path)
     with _model_file_errors(path, "is not an MMLGNet model file or is damaged"):
         if not path.is_file():
             raise ModelFileError(f"model file not found: {path}")
-        with safe_open(str(path), framework="numpy") as f:
-            meta = f.metadata() or {}
+        meta = _header_metadata(path)
         if MANIFEST_KEY not in meta:
             raise ModelFileError(f"{path} is a safetensors file but holds no MMLGNet manifest")
         try:

@@ -1,7 +1,7 @@
 """The reproducer of the desktop crash, as a test: a QGIS process with Mesa's libLLVM loaded globally
 and torch importable (the venv's site-packages on its path) runs classify and evaluate through
 Processing, loads a model file's prompts in the dock and encodes them. It survives, and torch,
-transformers, open_clip and triton never enter its sys.modules: everything heavy ran in workers."""
+transformers, open_clip, triton (nor scipy or safetensors) never enter its sys.modules: everything heavy ran in workers."""
 import ctypes
 import json
 import os
@@ -31,7 +31,8 @@ controller = PromptDockController(None)
 assert controller.dock.load_model_file(scene["model"])
 sim = controller.dock.encode_now()
 controller.unload()
-heavy = sorted(m for m in ("torch", "transformers", "open_clip", "sentence_transformers", "triton", "scipy")
+heavy = sorted(m for m in ("torch", "transformers", "open_clip", "sentence_transformers", "triton", "scipy",
+                            "safetensors")
                if sys.modules.get(m) is not None)
 print(json.dumps({"oa": report["OA"], "sim": list(sim.shape), "heavy": heavy}))
 """
