@@ -235,8 +235,8 @@ class WorkerProcess:
         if self.proc is None:
             return
         if self.alive:
+            self._send({"type": protocol.QUIT})
             try:
-                self._send({"type": protocol.QUIT})
                 self.proc.stdin.close()
             except OSError:
                 pass
@@ -265,7 +265,7 @@ class WorkerProcess:
         try:
             self.proc.stdin.write(protocol.encode(message).encode("utf-8"))
             self.proc.stdin.flush()
-        except OSError:
+        except (OSError, ValueError):  # ValueError: our end is already closed
             pass  # the worker is gone; the reader thread reports how it ended
 
     def _read_stdout(self, proc) -> None:

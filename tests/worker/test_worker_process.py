@@ -175,3 +175,21 @@ def test_an_interpreter_without_torch_fails_its_self_check_not_qgis():
     check = run_selfcheck("/usr/bin/python3")
     assert check["torch"] is None and "import torch failed" in check["problems"][0]
     assert check["line"].startswith("no torch")
+
+
+def test_a_worker_whose_qgis_died_stops_and_leaves_no_file(python, scene, tmp_path):
+    """QGIS gone (its end of the pipe closed) mid-classify: the worker cancels, cleans up and exits."""
+    out = tmp_path / "classes.tif"
+    worker = WorkerProcess(python, env={"OMP_NUM_THREADS": "1"})
+    worker.start()
+
+    def parent_dies(rec):
+        if not getattr(rec, "closed", False):
+            rec.closed = True
+            worker.proc.stdin.close()
+    with pytest.raises((Cancelled, WorkerError)):
+        worker.run(ClassifyRequest(model=scene["model"], hsi=scene["hsi"], lidar=scene["lidar"], out=str(out),
+                                   tile=16, threads=1), Recorder(on_progress=parent_dies))
+    assert worker.proc.wait(30) == 0, "it left by itself, normally"
+    assert leftovers(tmp_path) == [] and not out.exists()
+    worker.close()
