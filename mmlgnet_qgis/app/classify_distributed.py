@@ -104,22 +104,28 @@ def _cancel(client: Client, futures: list[Future]) -> None:
 
 
 def _publish(run: _Run, reporter: Reporter) -> None:
-    """Mosaic the scene's blocks into its outputs (styled, atomic)."""
-    from ..raster.assemble import mosaic_vrt, publish_classes, publish_float
+    """Mosaic the scene's blocks into its outputs (styled); both complete before either is renamed into place."""
+    from ..raster.assemble import assemble_classes, assemble_float, discard, mosaic_vrt, publish
     from ..raster.grid import RasterGrid
     info = run.info
     grid = RasterGrid(info["width"], info["height"], info["geotransform"], info["crs_wkt"])
-    tiles = [(t.region, t) for t in run.tasks]
-    vrt = mosaic_vrt(os.path.join(run.folder, "classes.vrt"), grid,
-                     [(t.classes_path, *r) for r, t in tiles], "Byte" if len(info["names"]) <= 255 else "UInt16", 0)
-    publish_classes(vrt, run.scene.out, info["names"], info["colours"])
-    if run.scene.confidence:
-        lo = [r["lo"] for r in run.results.values() if r["lo"] is not None]
-        hi = [r["hi"] for r in run.results.values() if r["hi"] is not None]
-        vrange = (min(lo), max(hi)) if lo and min(lo) < max(hi) else None  # FloatRasterWriter's "auto"
-        vrt = mosaic_vrt(os.path.join(run.folder, "confidence.vrt"), grid,
-                         [(t.confidence_path, *r) for r, t in tiles], "Float32", -9999.0)
-        publish_float(vrt, run.scene.confidence, "cosine similarity of the winning prompt", vrange)
+    done = []
+    try:
+        vrt = mosaic_vrt(os.path.join(run.folder, "classes.vrt"), grid,
+                         [(t.classes_path, *t.region) for t in run.tasks],
+                         "Byte" if len(info["names"]) <= 255 else "UInt16", 0)
+        done.append(assemble_classes(vrt, run.scene.out, info["names"], info["colours"]))
+        if run.scene.confidence:
+            lo = [r["lo"] for r in run.results.values() if r["lo"] is not None]
+            hi = [r["hi"] for r in run.results.values() if r["hi"] is not None]
+            vrange = (min(lo), max(hi)) if lo and min(lo) < max(hi) else None  # FloatRasterWriter's "auto"
+            vrt = mosaic_vrt(os.path.join(run.folder, "confidence.vrt"), grid,
+                             [(t.confidence_path, *t.region) for t in run.tasks], "Float32", -9999.0)
+            done.append(assemble_float(vrt, run.scene.confidence, "cosine similarity of the winning prompt", vrange))
+    except BaseException:
+        discard(done)
+        raise
+    publish(done)
     reporter.log(f"{run.scene.hsi}: {len(run.tasks)} blocks -> {run.scene.out}")
 
 

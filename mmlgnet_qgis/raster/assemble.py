@@ -8,6 +8,7 @@ the single-process writers (`writer.py`); then the file is renamed over the fina
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from osgeo import gdal
@@ -60,8 +61,17 @@ def _translate(vrt: str, final: str) -> str:
     return tmp
 
 
-def publish_classes(vrt: str, final: str, class_names: list[str], colours: list[str] | None) -> str:
-    """The class map: colour table, class names, band description, .qml, atomic rename.
+@dataclass
+class Assembled:
+    """A finished GeoTIFF under its temporary name, waiting to be renamed over `final` (+ its .qml)."""
+
+    tmp: str
+    final: str
+    qml: str | None
+
+
+def assemble_classes(vrt: str, final: str, class_names: list[str], colours: list[str] | None) -> Assembled:
+    """The class map under a temporary name: colour table, class names, band description.
 
     Args:
         vrt: the mosaic of class blocks.
@@ -70,7 +80,7 @@ def publish_classes(vrt: str, final: str, class_names: list[str], colours: list[
         colours: their '#rrggbb' colours.
 
     Returns:
-        final.
+        The file to publish.
     """
     tmp = _translate(vrt, final)
     try:
@@ -79,38 +89,55 @@ def publish_classes(vrt: str, final: str, class_names: list[str], colours: list[
         apply_class_style(band, class_names, colours)
         band.SetDescription("class")
         band = ds = None  # closing writes the header and the .aux.xml
-        commit_file(tmp, final)
     except BaseException:
         discard_file(tmp)
         raise
-    write_text_atomic(qml_path_for(final), paletted_qml(class_names, colours))
-    return final
+    return Assembled(tmp, final, paletted_qml(class_names, colours))
 
 
-def publish_float(vrt: str, final: str, description: str, value_range: tuple[float, float] | None) -> str:
-    """A float32 raster (confidence): band description, grey .qml over value_range, atomic rename.
+def assemble_float(vrt: str, final: str, description: str, value_range: tuple[float, float] | None) -> Assembled:
+    """A float32 raster (confidence) under a temporary name, with its band description.
 
     Args:
         vrt: the mosaic of float blocks.
         final: the output path.
         description: the band's description.
-        value_range: (min, max) of the values written, or None (no .qml).
+        value_range: (min, max) of the values written for a grey .qml, or None (no .qml).
 
     Returns:
-        final.
+        The file to publish.
     """
     tmp = _translate(vrt, final)
     try:
         ds = gdal.Open(tmp, gdal.GA_Update)
         ds.GetRasterBand(1).SetDescription(description)
         ds = None
-        commit_file(tmp, final)
     except BaseException:
         discard_file(tmp)
         raise
-    if value_range is not None:
-        write_text_atomic(qml_path_for(final), gray_qml(*value_range))
-    return final
+    return Assembled(tmp, final, gray_qml(*value_range) if value_range is not None else None)
+
+
+def publish(files: list[Assembled]) -> None:
+    """Rename every finished file over its final path and write its .qml (all are complete first).
+
+    Args:
+        files: what `assemble_*` made.
+    """
+    for f in files:
+        commit_file(f.tmp, f.final)
+        if f.qml is not None:
+            write_text_atomic(qml_path_for(f.final), f.qml)
+
+
+def discard(files: list[Assembled]) -> None:
+    """Delete finished files that will not be published.
+
+    Args:
+        files: what `assemble_*` made.
+    """
+    for f in files:
+        discard_file(f.tmp)
 
 
 def remove_tree(folder: str) -> None:
