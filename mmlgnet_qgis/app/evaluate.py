@@ -86,6 +86,9 @@ def run(req: EvaluateRequest, reporter: Reporter | None = None) -> EvaluateResul
                          f"the reference labels {reference.shape[0]} x {reference.shape[1]}")
     top = int(max(predicted.max(initial=0), reference.max(initial=0)))
     names, colours, history = class_info(req.model, req.scene, req.classified, top)
+    if top == len(names) + 1 and reference.max(initial=0) < top:  # classify --unknown-threshold's id K + 1
+        reporter.log(f"{int((predicted == top).sum())} pixels of the map are 'unknown' (id {top}): scored as unclassified")
+        predicted, top = np.where(predicted == top, 0, predicted), len(names)
     if top > len(names):
         raise InputError(f"class id {top} appears in the maps, but only {len(names)} class names are known "
                          f"({', '.join(names)}); give the model file")

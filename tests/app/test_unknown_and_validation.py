@@ -77,3 +77,12 @@ def test_validation_reaches_the_log_the_report_and_the_model_file(tmp_path):
     log = (tmp_path / "log.txt").read_text()
     assert "val_oa" in log and "early stopping: kept epoch" in log
     assert "Best validation OA" in (tmp_path / "r.html").read_text()
+
+
+def test_evaluate_scores_unknown_pixels_as_unclassified(small_scene, tmp_path):
+    from mmlgnet_qgis.app.requests import EvaluateRequest
+    out = _classify(small_scene, tmp_path / "strict.tif", "1").out      # every pixel unknown
+    ref = rs.write_tif(tmp_path / "ref.tif", small_scene["classes"], dtype=gdal.GDT_Byte)
+    res = app.run(EvaluateRequest(classified=out, labels=ref, model=small_scene["model"],
+                                  report=str(tmp_path / "r.json")))
+    assert res.oa == 0.0
