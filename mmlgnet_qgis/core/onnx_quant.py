@@ -108,6 +108,8 @@ def quantise_int8(onnx_bytes: bytes, feeds: Sequence[dict[str, np.ndarray]]) -> 
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         src.write_bytes(onnx_bytes)
         head = [n.name for n in onnx.load(str(src)).graph.node if n.op_type == "Conv" and n.name == "/Conv"]
+        if not head:  # quantising the head would wreck |e|^2: refuse rather than guess
+            raise RuntimeError("the exported graph has no top-level '/Conv' (the cosine head)")
         quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"],
                         nodes_to_exclude=head)   # TileGraph's own conv: the cosine head
