@@ -202,4 +202,5 @@ def run(req: DistributedClassifyRequest, reporter: Reporter | None = None) -> Di
         valid_pixels=sum(x["valid_pixels"] for x in results), blocks=len(results), workers=workers,
         seconds=t_end - t0, startup_seconds=t_started - t0, assemble_seconds=t_end - t_assemble,
         task_seconds=sum(x["seconds"] for x in results), classify_seconds=sum(x["classify_seconds"] for x in results),
+        task_cpu_seconds=sum(x["cpu_seconds"] for x in results),
         scheduler_bytes=sent + received)

@@ -193,14 +193,14 @@ def classify_block(task: BlockTask) -> dict:
         task: the block.
 
     Returns:
-        {valid_pixels, pixels, seconds, classify_seconds, lo, hi (confidence range written, or None), pid}.
+        {valid_pixels, pixels, seconds, classify_seconds, cpu_seconds (this process's), lo, hi (confidence range written, or None), pid}.
     """
     from ..core.pipeline import classify
     from ..core.threads import torch_threads
     from ..raster.grid import RasterGrid
     from ..raster.reader import RasterSource
     from ..raster.writer import ClassRasterWriter, FloatRasterWriter
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     folder = os.path.dirname(task.classes_path)
     if not os.path.isdir(folder):  # a cancelled run removed it: write nothing
         raise FileNotFoundError(f"the run's temporary folder {folder} is gone (cancelled?)")
@@ -230,5 +230,5 @@ def classify_block(task: BlockTask) -> dict:
     seen = writers[1]._seen if task.confidence_path else [None, None]
     lo, hi = (seen if seen[0] is not None and seen[0] <= seen[1] else (None, None))
     return {"valid_pixels": int(stats["valid_pixels"]), "pixels": w * h, "seconds": time.perf_counter() - t0,
-            "classify_seconds": float(stats["seconds"]),
+            "classify_seconds": float(stats["seconds"]), "cpu_seconds": time.process_time() - c0,
             "lo": lo, "hi": hi, "pid": os.getpid()}

@@ -52,4 +52,5 @@ class DistributedClassifyResult:
     assemble_seconds: float                    # VRT -> one GeoTIFF per output, on this machine
     task_seconds: float                        # summed time inside the tasks (open, read, network, write)
     classify_seconds: float                    # ...of which core.pipeline.classify (read, network, write tiles)
+    task_cpu_seconds: float                    # CPU time of the worker processes during the tasks
     scheduler_bytes: int                       # pickled task arguments and results: what crossed the scheduler
