@@ -51,6 +51,10 @@ def test_install_from_scratch_passes_the_self_check(managed, monkeypatch):
 def test_a_failed_repair_leaves_the_env_unusable_until_the_next_one_passes(managed, tmp_path, monkeypatch):
     env_dir, _, _ = managed
     monkeypatch.setenv("PIP_FIND_LINKS", "/nonexistent")
+    monkeypatch.delenv(environment.ENV_VAR, raising=False)  # conftest points workers at the test venv
+    monkeypatch.setattr(environment, "setting_python", lambda: None)
+    monkeypatch.delenv(environment.ENV_VAR, raising=False)  # tests/conftest.py sets it for the others
+    monkeypatch.setattr(environment, "setting_python", lambda: None)
     bad = tmp_path / "requirements.txt"
     bad.write_text((environment.requirements_file().read_text() + "\nmmlgnet-no-such-package==0.0.1\n"))
     with pytest.raises(DependencyError, match="(?s)installing requirements.txt failed:.*mmlgnet-no-such-package"):
