@@ -245,9 +245,12 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self._reap(kill=False)
         self._reap(kill=True)
-        for reader in getattr(self, "_readers", []):
-            reader.join(5)  # the pipes hit end-of-file once the process is gone
-        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+        pipes = [self.proc.stdin]
+        for reader, pipe in zip(getattr(self, "_readers", []), (self.proc.stdout, self.proc.stderr)):
+            reader.join(1.0)  # the pipes hit end-of-file once the process is gone...
+            if not reader.is_alive():  # ...unless a child it forked holds them: then the reader
+                pipes.append(pipe)     # closes nothing under its own feet and ends with the child
+        for pipe in pipes:
             try:
                 pipe.close()
             except OSError:
@@ -290,7 +293,7 @@ class WorkerProcess:
             return None
 
     def _wait(self, request_id: int, data: dict, reporter):
-        cancel_at = term_at = None
+        cancel_at = term_at = exited_at = None
         while True:
             if reporter is not None and cancel_at is None and reporter.is_cancelled():
                 cancel_at = time.perf_counter()
@@ -304,7 +307,12 @@ class WorkerProcess:
             try:
                 message = self._messages.get(timeout=0.1)
             except queue.Empty:
-                continue
+                # A child the worker forked may hold the pipe open after the worker died: then no
+                # end-of-file comes, so a worker gone quiet for 2 s counts as ended.
+                exited_at = exited_at or (time.perf_counter() if self.proc.poll() is not None else None)
+                if exited_at is None or time.perf_counter() - exited_at < 2.0:
+                    continue
+                message = None
             if message is None:
                 self.proc.wait()
                 if cancel_at is not None:

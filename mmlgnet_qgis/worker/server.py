@@ -18,7 +18,8 @@ import traceback
 
 from . import protocol
 
-TEST_CRASH_ENV = "MMLGNET_WORKER_TEST_CRASH"  # tests only: "segv", "exit" or "hang" after the first progress line
+# tests only: "segv", "fork-segv", "exit" or "hang" after the first progress line
+TEST_CRASH_ENV = "MMLGNET_WORKER_TEST_CRASH"
 
 
 class PipeReporter:
@@ -32,7 +33,10 @@ class PipeReporter:
     def progress(self, done: float, total: float, metrics: dict | None = None) -> None:
         """Send progress; in the crash test mode, die right after the first one."""
         self._send(protocol.progress(self.request_id, float(done), float(total), metrics))
-        if self._crash == "segv":
+        if self._crash == "fork-segv" and os.fork() == 0:  # a child holding the pipes outlives the worker
+            time.sleep(20)
+            os._exit(0)
+        if self._crash in ("segv", "fork-segv"):
             os.kill(os.getpid(), signal.SIGSEGV)
         elif self._crash == "exit":
             os._exit(3)

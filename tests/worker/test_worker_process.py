@@ -130,6 +130,13 @@ def test_segfault_is_a_clear_error(python):
     assert len(rec.of("progress")) == 1
 
 
+def test_a_dead_worker_is_noticed_while_its_child_holds_the_pipe(python):
+    t0 = time.perf_counter()
+    with pytest.raises(WorkerError, match="SIGSEGV"):
+        run_in_worker(EncodeRequest(prompts=PROMPTS), python=python, env={"MMLGNET_WORKER_TEST_CRASH": "fork-segv"})
+    assert time.perf_counter() - t0 < 15, "the client waited for the child's end-of-file"
+
+
 def test_a_worker_that_exits_is_named_by_its_exit_code(python):
     with pytest.raises(WorkerError, match="exit code 3"):
         run_in_worker(EncodeRequest(prompts=PROMPTS), python=python, env={"MMLGNET_WORKER_TEST_CRASH": "exit"})
