@@ -1,6 +1,6 @@
 """CPU inference levers side by side (issue 17): speed on one tile, label agreement on Trento.
 
-    .venv/bin/python benchmarks/bench_inference_cpu.py --out benchmarks/results/inference_cpu.json [--compile]
+    .venv/bin/python benchmarks/bench_inference_cpu.py --out benchmarks/results/inference_cpu_levers.json [--compile]
 
 Every variant runs the `make demo` model (demo-out/model.safetensors) on the same random
 halo-padded tile, interleaved round by round (the cores are shared: the median and the best
@@ -106,7 +106,7 @@ def whole_scene(predict, h, l, patch, tile=512):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default="benchmarks/results/inference_cpu.json")
+    ap.add_argument("--out", default="benchmarks/results/inference_cpu_levers.json")
     ap.add_argument("--model", default="demo-out/model.safetensors")
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--tile", type=int, default=512)
