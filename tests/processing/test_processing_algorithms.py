@@ -59,8 +59,8 @@ def test_provider_registers_its_documented_algorithms(qgis_app):
     assert provider is not None and provider.name() == "MMLGNet"
     assert Path(provider.svgIconPath()).is_file() and not provider.icon().isNull()
     ids = sorted(a.id() for a in provider.algorithms())
-    assert ids == ["mmlgnet:classify", "mmlgnet:evaluate", "mmlgnet:importbenchmark", "mmlgnet:rasteriselidar",
-                   "mmlgnet:train"]
+    assert ids == ["mmlgnet:classify", "mmlgnet:classifydask", "mmlgnet:evaluate", "mmlgnet:importbenchmark",
+                   "mmlgnet:rasteriselidar", "mmlgnet:train"]
     for alg in provider.algorithms():
         assert len(alg.shortHelpString()) > 200, alg.id()
 
