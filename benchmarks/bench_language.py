@@ -183,7 +183,8 @@ def report(files, md):
     meta = next((r for r in rows if r.get("job") == "meta"), {})
     lines = ["# What the language buys (semi-synthetic HSI over real labels and LiDAR)", "",
              f"- commands: {'; '.join(sorted({r['command'] for r in rows if r.get('job') == 'meta'}))}",
-             f"- commit: {meta.get('commit')}, machine: {meta.get('machine')}",
+             f"- commits: {', '.join(sorted({r['commit'] for r in rows if r.get('job') == 'meta'}))}; "
+             f"machine: {meta.get('machine')}",
              "- same network (standard widths, patch 15), same schedule (60 epochs, AdamW 2e-3, batch 64, "
              "self-distillation), CPU, one thread per process; only the head differs.", ""]
     heads = [r for r in rows if r.get("job") == "heads"]
@@ -198,6 +199,11 @@ def report(files, md):
                              f"{a('oa').std():.2f} | {a('aa').mean():.2f} | {a('kappa').mean():.2f} | "
                              f"{a('train_seconds').mean():.0f} |")
     few = [r for r in rows if r.get("job") == "fewshot"]
+    heads_of = {}
+    for r in few:
+        heads_of.setdefault((r["shots"], r["draw"]), set()).add(r["head"])
+    full = max((len(v) for v in heads_of.values()), default=0)  # paired: only draws every head finished
+    few = [r for r in few if len(heads_of[(r["shots"], r["draw"])]) == full]
     if few:
         shots = sorted({r["shots"] for r in few})
         lines += ["", "## Few-shot (n px per class drawn from TRLabel; OA % mean ± std over draws, seed 0)", "",
@@ -210,7 +216,11 @@ def report(files, md):
                 cells.append(f"{o.mean():.2f} ± {o.std():.2f} ({o.size})" if o.size else "—")
             if any(c != "—" for c in cells):
                 lines.append(f"| {h} | " + " | ".join(cells) + " |")
-    for r in (r for r in rows if r.get("job") == "openset"):
+    opensets = {}
+    for r in (r for r in rows if r.get("job") == "openset"):   # a rerun with the curve replaces a plain one
+        key = (r["dropped"], r["seed"])
+        opensets[key] = max(opensets.get(key, r), r, key=len)
+    for r in opensets.values():
         lines += ["", f"## Open set: trained without '{r['dropped']}' (seed {r['seed']}, validation fraction "
                   f"{r['validation_fraction']}, {r['validation_pixels']} validation px)", "",
                   f"- per-class thresholds (5th percentile of each class's own winning cosine on validation): "
@@ -223,7 +233,7 @@ def report(files, md):
             v = r[name]
             lines.append(f"| {name} | {v['unseen_unknown_pct']:.2f} | {v['known_oa']:.2f} | "
                          f"{v['known_unknown_pct']:.2f} |")
-        lines.append(f"- without a threshold its pixels went to: {r['none']['unseen_to']}")
+        lines += ["", f"- without a threshold its pixels went to: {r['none']['unseen_to']}"]
     for r in (r for r in rows if r.get("job") == "retarget"):
         lines += ["", f"## Prompt re-targeting without retraining ({r['model']}, test pixels of TSLabel)", "",
                   f"- three coarse prompts ({', '.join(COARSE)}): coarse OA {r['oa_coarse_prompts']:.2f} %; "
