@@ -10,12 +10,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # Processing and the dock run torch in a worker process: here, this interpreter (the venv's)
 os.environ.setdefault("MMLGNET_PYTHON", sys.executable)
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def default_data_dir() -> Path:
-    """$MMLGNET_DATA, else ../shared/data beside the checkout (where CI and sessions keep it)."""
-    return Path(os.environ.get("MMLGNET_DATA") or ROOT.parent / "shared" / "data")
+from data_paths import ROOT, default_data_dir  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, TILE, assert_same_raster, free_port, render, single_process
+from dask_support import ROOT, TILE, assert_same_raster, free_port, render, single_process
 from test_local_cluster import leftovers
 
 from mmlgnet_qgis import app

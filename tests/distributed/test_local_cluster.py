@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import TILE, assert_same_raster
+from dask_support import TILE, assert_same_raster
 
 from mmlgnet_qgis import app
 from mmlgnet_qgis.app.distributed_requests import DistributedClassifyRequest

@@ -2,7 +2,7 @@
 against the real dask scheduler: the single-process output, styled and named after the HSI layer."""
 from __future__ import annotations
 
-from conftest import TILE, assert_same_raster
+from dask_support import TILE, assert_same_raster
 from qgis_fixtures import CPU, qgis_app, run  # noqa: F401 (fixture)
 from test_local_cluster import leftovers
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from osgeo import gdal, ogr, osr
 
-from conftest import default_data_dir
+from data_paths import default_data_dir
 from mmlgnet_qgis.core.scenes import SCENES, load_mat_array
 from mmlgnet_qgis.raster import (ClassRasterWriter, FloatRasterWriter, GridMismatchError, RasterGrid,
                                  RasterSource, check_aligned, grid_of, mat_to_geotiff, nominal_grid,

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PROMPTS
+from worker_support import PROMPTS
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT_S = 170

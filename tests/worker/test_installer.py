@@ -4,7 +4,7 @@ failed install. The heaviest test of the worker suite; it runs in CI like the ot
 import os
 
 import pytest
-from conftest import PROMPTS, Recorder
+from worker_support import PROMPTS, Recorder
 
 from mmlgnet_qgis.app.requests import EncodeRequest
 from mmlgnet_qgis.core.errors import DependencyError

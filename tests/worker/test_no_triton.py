@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import PROMPTS
+from worker_support import PROMPTS
 
 LLVM = "libLLVM-15.so.1"
 

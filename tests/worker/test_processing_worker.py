@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import PROMPTS, leftovers
+from worker_support import PROMPTS, leftovers
 
 pytest.importorskip("qgis.core")
 

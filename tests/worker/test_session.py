@@ -2,7 +2,7 @@
 first start); a Processing run's log starts with the environment and the worker's torch and device."""
 import sys
 
-from conftest import PROMPTS, Recorder
+from worker_support import PROMPTS, Recorder
 
 from mmlgnet_qgis.app.requests import EncodeRequest
 from mmlgnet_qgis.worker import environment, session

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import PROMPTS, Recorder, leftovers
+from worker_support import PROMPTS, Recorder, leftovers
 
 from mmlgnet_qgis.app.requests import ClassifyRequest, ClassifyResult, EncodeRequest, EncodeResult, TrainRequest
 from mmlgnet_qgis.core.errors import Cancelled, InputError, ModelFileError, WorkerError
