@@ -45,6 +45,7 @@ def encode_prompt_set(prompt_set: PromptSet, spec, encoder=None, reporter: Repor
     check_cancelled(reporter)
     reporter.progress(BUILD_SHARE, 100)
     embeddings = class_embeddings(prompt_set, encoder)
+    check_cancelled(reporter)  # a cancel pressed while encoding discards the result
     reporter.progress(100, 100)
     return embeddings
 
