@@ -2,7 +2,6 @@
 and torch importable (the venv's site-packages on its path) runs classify and evaluate through
 Processing, loads a model file's prompts in the dock and encodes them. It survives, and torch,
 transformers, open_clip, triton (nor scipy or safetensors) never enter its sys.modules: everything heavy ran in workers."""
-import ctypes
 import json
 import os
 import subprocess
@@ -11,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-LLVM = "libLLVM-15.so.1"
+from worker_support import LLVM, llvm_present
+
 ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = r"""
@@ -38,15 +38,7 @@ print(json.dumps({"oa": report["OA"], "sim": list(sim.shape), "heavy": heavy}))
 """
 
 
-def _llvm_present() -> bool:
-    try:
-        ctypes.CDLL(LLVM)
-    except OSError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _llvm_present(), reason=f"{LLVM} is not installed (Mesa's LLVM)")
+@pytest.mark.skipif(not llvm_present(), reason=f"{LLVM} is not installed (Mesa's LLVM)")
 def test_qgis_beside_llvm_runs_everything_in_workers(scene, tmp_path):
     import site
     env = {**os.environ, "LLVM": LLVM, "TESTS": str(ROOT / "tests"), "QT_QPA_PLATFORM": "offscreen",

@@ -1,14 +1,12 @@
 """Beside Mesa's libLLVM (loaded into every GL application, QGIS included) torch must not pull in
 triton, whose own LLVM segfaults against it: load a model file and encode prompts with MiniLM in a
 process that has libLLVM-15 loaded globally, as the desktop has."""
-import ctypes.util
 import subprocess
 import sys
 
 import pytest
-from worker_support import PROMPTS
+from worker_support import LLVM, PROMPTS, llvm_present
 
-LLVM = "libLLVM-15.so.1"
 
 CODE = f"""
 import ctypes, json, sys
@@ -24,15 +22,7 @@ print(json.dumps({{"after_load": after_load, "triton": sys.modules.get("triton")
 """
 
 
-def _llvm_present() -> bool:
-    try:
-        ctypes.CDLL(LLVM)
-    except OSError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _llvm_present(), reason=f"{LLVM} is not installed (Mesa's LLVM)")
+@pytest.mark.skipif(not llvm_present(), reason=f"{LLVM} is not installed (Mesa's LLVM)")
 def test_model_load_and_minilm_beside_mesas_llvm(scene):
     out = subprocess.run([sys.executable, "-c", CODE, scene["model"], PROMPTS], capture_output=True, text=True,
                          timeout=300)

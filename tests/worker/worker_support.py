@@ -74,3 +74,17 @@ def scene(tmp_path_factory):
 def leftovers(folder) -> list[str]:
     """Temporary files (core.atomic_files.partial_name) left in a folder."""
     return sorted(name for name in os.listdir(folder) if "partial" in name)
+
+
+# Mesa's LLVM, which the QGIS desktop loads with its GL driver (the crash of the last round)
+LLVM = "libLLVM-15.so.1"
+
+
+def llvm_present() -> bool:
+    """Whether Mesa's libLLVM can be loaded on this machine."""
+    import ctypes
+    try:
+        ctypes.CDLL(LLVM)
+    except OSError:
+        return False
+    return True
