@@ -44,31 +44,6 @@ class NullReporter:
         return False
 
 
-class ScaledReporter:
-    """Maps a sub-task's progress into [start, end] percent of a parent reporter's bar."""
-
-    def __init__(self, parent: Reporter, start: float, end: float) -> None:
-        """Args: parent: the reporter to forward to; start, end: the sub-task's share, in percent."""
-        self.parent, self.start, self.end = parent, start, end
-
-    def progress(self, done: float, total: float, metrics: dict | None = None) -> None:
-        """Forward as a percentage of the parent's bar."""
-        share = self.start + (self.end - self.start) * done / max(total, 1e-9)
-        self.parent.progress(share, 100.0, metrics)
-
-    def log(self, message: str) -> None:
-        """Forward."""
-        self.parent.log(message)
-
-    def warning(self, message: str) -> None:
-        """Forward."""
-        self.parent.warning(message)
-
-    def is_cancelled(self) -> bool:
-        """Forward."""
-        return self.parent.is_cancelled()
-
-
 def or_null(reporter: Reporter | None) -> Reporter:
     """The reporter itself, or a NullReporter for None."""
     return reporter if reporter is not None else NullReporter()
