@@ -95,7 +95,7 @@ def _write_geotiffs(model: MMLGNet, manifest: Manifest, hsi: WindowSource, lidar
     writers = [ClassRasterWriter(req.out, grid, manifest.names + extra[0], manifest.colours + extra[1])]
     if req.confidence:
         writers.append(FloatRasterWriter(req.confidence, grid, description="cosine similarity of the winning prompt",
-                                         value_range="auto"))  # grey .qml over the values written
+                                         value_range="auto"))  # viridis .qml over the values written
     try:
         for w in writers:
             w.open()

@@ -15,13 +15,12 @@ from qgis.core import (QgsColorRampLegendNodeSettings, QgsColorRampShader, QgsCo
                        QgsSingleBandPseudoColorRenderer)
 from qgis.PyQt.QtGui import QColor
 
+from ..raster.confidence_style import VIRIDIS, legend_labels
+
 NATURAL_COLOUR_NM = (640.0, 550.0, 460.0)  # red, green, blue
 MAX_BAND_DISTANCE_NM = 60.0  # farther than this, the sensor does not see that colour
 CUMULATIVE_CUT = (0.02, 0.98)
 SAMPLE_PIXELS = 250_000  # statistics from a sample: a 30 GB cube must not be read to style it
-CONFIDENCE_MEANING = "cosine of the winning prompt"
-# matplotlib's viridis at 0, 1/4, 1/2, 3/4, 1: perceptually uniform, readable in grey and by the colour-blind
-VIRIDIS = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
 
 
 def natural_colour_bands(wavelengths_nm) -> tuple[int, int, int] | None:
@@ -77,8 +76,9 @@ def confidence_renderer(layer: QgsRasterLayer) -> QgsSingleBandPseudoColorRender
                                  for i, c in enumerate(VIRIDIS)])
     legend = QgsColorRampLegendNodeSettings()
     legend.setUseContinuousLegend(True)
-    legend.setMaximumLabel(f"{vmax:.2f} {CONFIDENCE_MEANING} (high: sure)")
-    legend.setMinimumLabel(f"{vmin:.2f} (low: unsure)")
+    low, high = legend_labels(vmin, vmax)
+    legend.setMinimumLabel(low)
+    legend.setMaximumLabel(high)
     shader.setLegendSettings(legend)
     raster_shader = QgsRasterShader(vmin, vmax)
     raster_shader.setRasterShaderFunction(shader)

@@ -14,7 +14,7 @@ from xml.sax.saxutils import escape
 from osgeo import gdal
 
 from .grid import RasterGrid
-from .writer import (GTIFF_OPTIONS, apply_class_style, commit_file, discard_file, gray_qml, paletted_qml,
+from .writer import (GTIFF_OPTIONS, apply_class_style, commit_file, discard_file, confidence_qml, paletted_qml,
                      partial_name, qml_path_for, write_text_atomic)
 
 gdal.UseExceptions()
@@ -102,7 +102,7 @@ def assemble_float(vrt: str, final: str, description: str, value_range: tuple[fl
         vrt: the mosaic of float blocks.
         final: the output path.
         description: the band's description.
-        value_range: (min, max) of the values written for a grey .qml, or None (no .qml).
+        value_range: (min, max) of the values written for its viridis .qml, or None (no .qml).
 
     Returns:
         The file to publish.
@@ -115,7 +115,7 @@ def assemble_float(vrt: str, final: str, description: str, value_range: tuple[fl
     except BaseException:
         discard_file(tmp)
         raise
-    return Assembled(tmp, final, gray_qml(*value_range) if value_range is not None else None)
+    return Assembled(tmp, final, confidence_qml(*value_range) if value_range is not None else None)
 
 
 def publish(files: list[Assembled]) -> None:

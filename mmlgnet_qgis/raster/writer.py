@@ -17,6 +17,7 @@ from osgeo import gdal, gdal_array
 
 from ..core.atomic_files import (check_output_path, partial_name, remove_quietly,  # noqa: F401 (re-export)
                                  write_text_atomic)
+from .confidence_style import confidence_renderer_xml
 from .grid import RasterGrid
 from ..core.defaults import MAX_CLASSES
 from ..core.errors import InputError
@@ -122,19 +123,9 @@ def paletted_qml(class_names, colours_hex=None, band: int = 1) -> str:
     return _qml_document(renderer)
 
 
-def gray_qml(vmin: float, vmax: float, band: int = 1) -> str:
-    """QGIS single-band grey style stretched over a fixed range (e.g. confidence 0..1)."""
-    renderer = (
-        f'    <rasterrenderer type="singlebandgray" grayBand="{band}" gradient="BlackToWhite" '
-        'opacity="1" alphaBand="-1" nodataColor="">\n'
-        "      <rasterTransparency/>\n"
-        + _MIN_MAX_ORIGIN +
-        "      <contrastEnhancement>\n"
-        f"        <minValue>{vmin!r}</minValue>\n        <maxValue>{vmax!r}</maxValue>\n"
-        "        <algorithm>StretchToMinimumMaximum</algorithm>\n"
-        "      </contrastEnhancement>\n"
-        "    </rasterrenderer>\n")
-    return _qml_document(renderer)
+def confidence_qml(vmin: float, vmax: float, band: int = 1) -> str:
+    """QGIS style for a confidence raster: viridis over [vmin, vmax] with a legend saying what it is."""
+    return _qml_document(confidence_renderer_xml(vmin, vmax, band))
 
 
 # -- temp-then-rename -------------------------------------------------------------------------
@@ -348,7 +339,7 @@ class FloatRasterWriter(GeoTiffWriter):
         if description is not None and len(descs) != band_count:
             raise InputError(f"{len(descs)} descriptions for {band_count} bands")
         self.descriptions = descs
-        # a (min, max) or "auto" (the values written) also writes a grey .qml stretched over it
+        # a (min, max) or "auto" (the values written) also writes a viridis .qml over it (confidence)
         self.value_range = value_range
         self._seen = [np.inf, -np.inf]
         super().__init__(path, grid, band_count, gdal.GDT_Float32, nodata)
@@ -380,7 +371,7 @@ class FloatRasterWriter(GeoTiffWriter):
         if vrange == "auto":
             vrange = tuple(self._seen) if self._seen[0] < self._seen[1] else None
         if vrange is not None:
-            write_text_atomic(qml_path_for(self.path), gray_qml(*vrange))
+            write_text_atomic(qml_path_for(self.path), confidence_qml(*vrange))
 
 
 def gdal_type_for(dtype) -> int:

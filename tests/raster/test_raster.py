@@ -15,6 +15,7 @@ from osgeo import gdal, ogr, osr
 
 from data_paths import default_data_dir
 from mmlgnet_qgis.core.scenes import SCENES, load_mat_array
+from mmlgnet_qgis.raster.confidence_style import VIRIDIS
 from mmlgnet_qgis.raster import (ClassRasterWriter, FloatRasterWriter, GridMismatchError, RasterGrid,
                                  RasterSource, check_aligned, grid_of, mat_to_geotiff, nominal_grid,
                                  qml_path_for, rasterize_labels, read_labels, resample_to_grid,
@@ -279,12 +280,12 @@ def test_float_writer(tmp_path):
     assert got[0, 0] == -9999 and got[3, 4] == -9999
     np.testing.assert_array_equal(got[1:3], vals[1:3])
     root = ET.parse(tmp_path / "conf.qml").getroot()
-    assert root.find("pipe/rasterrenderer").get("type") == "singlebandgray"
+    assert root.find("pipe/rasterrenderer").get("type") == "singlebandpseudocolor"
     # "auto": stretched over the values actually written (nodata, NaN and invalid pixels left out)
     with FloatRasterWriter(tmp_path / "auto.tif", grid, value_range="auto") as w:
         w.write_window(0, 0, vals * 0.5 + 0.2, valid=valid)
-    enhance = ET.parse(tmp_path / "auto.qml").getroot().find("pipe/rasterrenderer/contrastEnhancement")
-    lo, hi = float(enhance.find("minValue").text), float(enhance.find("maxValue").text)
+    shader = ET.parse(tmp_path / "auto.qml").getroot().find("pipe/rasterrenderer/rastershader/colorrampshader")
+    lo, hi = float(shader.get("minimumValue")), float(shader.get("maximumValue"))
     expected = (vals * 0.5 + 0.2)[valid & np.isfinite(vals)]
     assert lo == pytest.approx(expected.min()) and hi == pytest.approx(expected.max())
 
@@ -300,9 +301,12 @@ for path in sys.argv[1:]:
     info = {"valid": lay.isValid(), "type": r.type()}
     if r.type() == "paletted":
         info["classes"] = [[c.value, c.label, c.color.name()] for c in r.classes()]
-    else:
-        ce = r.contrastEnhancement()
-        info["range"] = [ce.minimumValue(), ce.maximumValue()]
+    else:  # the confidence: a viridis ramp whose legend says what the value is
+        shader = r.shader().rasterShaderFunction()
+        info["range"] = [shader.minimumValue(), shader.maximumValue()]
+        info["ramp"] = [[i.value, i.color.name()] for i in shader.colorRampItemList()]
+        legend = shader.legendSettings()
+        info["legend"] = [legend.minimumLabel(), legend.maximumLabel()]
     out[path] = info
 print(json.dumps(out), flush=True)
 import os; os._exit(0)  # QGIS 3.22 may segfault in exitQgis() when run headless
@@ -328,7 +332,9 @@ def test_qml_styles_load_in_qgis(tmp_path):
     cls, conf = got[str(tmp_path / "cls.tif")], got[str(tmp_path / "conf.tif")]
     assert cls["valid"] and cls["type"] == "paletted"
     assert cls["classes"] == [[k + 1, n, c] for k, (n, c) in enumerate(zip(NAMES, COLOURS))]
-    assert conf["valid"] and conf["type"] == "singlebandgray" and conf["range"] == [0.0, 1.0]
+    assert conf["valid"] and conf["type"] == "singlebandpseudocolor" and conf["range"] == [0.0, 1.0]
+    assert conf["ramp"] == [[k / 4, c] for k, c in enumerate(VIRIDIS)]
+    assert conf["legend"] == ["0.00 (low: unsure)", "1.00 cosine of the winning prompt (high: sure)"]
 
 
 # -- .mat import ------------------------------------------------------------------------------
