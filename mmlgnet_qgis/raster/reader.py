@@ -32,14 +32,28 @@ class RasterSource:
     multiplies the values read (reflectance scale factors of two sensors made to agree).
     """
 
+    def __new__(cls, path: str | os.PathLike, *args, **kwargs):
+        if cls is RasterSource and str(path).lower().endswith(".he5"):  # PRISMA: VNIR + SWIR cubes in HDF5
+            from .prisma import PrismaSource
+            return super().__new__(PrismaSource)
+        return super().__new__(cls)
+
     def __init__(self, path: str | os.PathLike, name: str | None = None, bands: list[int] | None = None,
                  scale: float = 1.0):
-        self.path = str(path)
+        from . import enmap
+        self.path = enmap.image_of(str(path))  # an EnMAP METADATA.XML stands for the spectral image beside it
         self.name = name or os.path.basename(self.path.rstrip("/")) or self.path
         self._ds = open_raster(self.path)
         self.grid = RasterGrid.from_dataset(self._ds)
         if self.grid.band_count < 1:
             raise InputError(f"{self.name}: {self.path} has no raster bands")
+        self._product_spectral = None  # SpectralInfo from a product's metadata file (EnMAP METADATA.XML)
+        xml = enmap.metadata_beside(self.path)
+        if xml is not None:
+            meta = enmap.read_metadata(xml)
+            self._product_spectral = enmap.spectral_info(meta, self.grid.band_count, self.path)
+            if meta.background is not None:  # the product's no-data value, where the GeoTIFF states none
+                self.grid.nodata = [meta.background if nd is None else nd for nd in self.grid.nodata]
         self.all_band_count = self.grid.band_count
         self.band_subset = None if bands is None else [int(b) for b in bands]
         self.scale = float(scale)
@@ -80,7 +94,9 @@ class RasterSource:
         return [b.GetDescription() for b in self._bands]
 
     def spectral(self):  # noqa: ANN201 (envi.SpectralInfo)
-        """The ENVI header's wavelengths, fwhm, bad-band list and scale factor, for all bands."""
+        """The ENVI header's (or EnMAP METADATA.XML's) wavelengths, fwhm, bad bands and scale, for all bands."""
+        if self._product_spectral is not None:
+            return self._product_spectral
         from .envi import spectral_info
         return spectral_info(self._ds, self.path)
 
