@@ -79,6 +79,9 @@ def _train_parser(sub) -> None:  # noqa: ANN001
                    help="hold out this share of each class's labelled pixels, in blocks of 2 x patch size, "
                         "for a validation OA per epoch and the open-set thresholds (0 = train on all)")
     t.add_argument("--early-stopping", action="store_true", help="keep the best validation epoch's weights")
+    t.add_argument("--teacher", help="knowledge distillation: a trained model file (.safetensors) whose soft "
+                                     "class scores over every pixel of the scene this (e.g. --preset fast) "
+                                     "network learns too; its prompts, text encoder and normalisation are kept")
     t.set_defaults(request=TrainRequest, label="epoch")
 
 
@@ -102,6 +105,12 @@ def _classify_parser(sub) -> None:  # noqa: ANN001
                         "int8 convolutions calibrated on 32 crops of the input (pip install onnx onnxruntime): "
                         "fastest, ~99.7 %% identical labels")
     c.add_argument("--resample-lidar", action="store_true", help="warp a LiDAR raster onto the HSI grid (bilinear)")
+    _cloud_options(c, trained=False)
+    c.add_argument("--unknown-threshold", default="none",
+                   help="none; auto: the model's per-class thresholds (calibrated at training); or a cosine, "
+    c.add_argument("--resample-bands", default="none", choices=["none", "linear", "gaussian"],
+                   help="resample the HSI's spectra to the model's band centres (another sensor, or a band subset): "
+                        "linear in wavelength, or gaussian responses (needs the scene's FWHM; else linear)")
     _cloud_options(c, trained=False)
     c.add_argument("--unknown-threshold", default="none",
                    help="none; auto: the model's per-class thresholds (calibrated at training); or a cosine, "
@@ -133,7 +142,8 @@ def _classify_request(args: argparse.Namespace) -> Request:
     unsupported = [o for o, v in (("--prompts", args.prompts), ("--resample-lidar", args.resample_lidar),
                                   ("--lidar-products", args.lidar_products), ("--lidar-crs", args.lidar_crs),
                                   (f"--runtime {args.runtime}", args.runtime != "torch"),
-                                  ("--unknown-threshold", args.unknown_threshold != "none")) if v]
+                                  ("--unknown-threshold", args.unknown_threshold != "none"),
+                                  ("--resample-bands", args.resample_bands != "none")) if v]
     if unsupported:
         raise InputError(f"{', '.join(unsupported)}: not available on a cluster; classify such scenes in one process, "
                          f"or prepare the inputs first (rasterise-lidar, gdalwarp)")

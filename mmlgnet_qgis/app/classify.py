@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..core.reporter import Reporter, or_null
+from .band_resample import check_method, resampled_hsi
 from .hsi_bands import hsi_selection
 from .lidar_source import classify_options
 from .outputs import check_outputs, prompt_file
@@ -149,6 +150,7 @@ def run(req: ClassifyRequest, reporter: Reporter | None = None) -> ClassifyResul
                   {"HSI": req.hsi, "LiDAR": req.lidar, "model file": req.model, "prompt file": prompt_file(req.prompts)})
     model, manifest = load_model_with_prompts(req.model, req.prompts)
     unknown = unknown_thresholds(req.unknown_threshold, manifest)  # refused before any reading
+    resample_bands = check_method(req.resample_bands)
     if unknown is not None:
         reporter.log(f"unknown: id {len(manifest.names) + 1} where the winning cosine is below "
                      f"{', '.join(f'{t:.3f}' for t in unknown)}")
@@ -159,7 +161,10 @@ def run(req: ClassifyRequest, reporter: Reporter | None = None) -> ClassifyResul
                              manifest.lidar_products, req.model, manifest.lidar_bands)
     select = hsi_selection(req.hsi, manifest, reporter)
     with opened_pair(req.hsi, req.lidar, req.resample_lidar, reporter, cloud, manifest.scene, select) as (hsi, lidar):
-        check_wavelengths(manifest, req.hsi, reporter, select)
+        if resample_bands != "none":
+            hsi = resampled_hsi(hsi, req.hsi, manifest, select, resample_bands, reporter)
+        else:
+            check_wavelengths(manifest, req.hsi, reporter, select)
         with torch_threads(req.threads):
             stats = write(model, manifest, hsi, lidar, req, reporter)
     mpix = stats["pixels"] / 1e6 / max(stats["seconds"], 1e-9)

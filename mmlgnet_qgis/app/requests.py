@@ -137,6 +137,7 @@ class TrainRequest(Request):
     report_html: str | None = None             # HTML page with the training curves
     validation_fraction: float = 0.0           # labelled pixels held out per class, in spatial blocks
     early_stopping: bool = False               # keep the best validation epoch's weights
+    teacher: str | None = None                 # a trained model file: learn its soft logits over the whole scene
 
 
 @dataclass
@@ -173,6 +174,7 @@ class ClassifyRequest(Request):
     unknown_threshold: str = "none"            # none, auto (the model's per-class thresholds) or a cosine
     runtime: str = "torch"                     # torch, or onnx: ONNX Runtime on the CPU (optional package)
 
+    resample_bands: str = "none"               # none, linear or gaussian: the scene's spectra onto the model's bands
 
 @dataclass
 class ClassifyResult:

@@ -120,22 +120,23 @@ def wavelengths_of(spec: str, select: HsiSelection | None = None) -> list[float]
         return src.wavelengths()
 
 
-def read_labels(spec: str, like: WindowSource | None = None) -> np.ndarray:
+def read_labels(spec: str, like: WindowSource | None = None, compact: bool = False) -> np.ndarray:
     """Class-id labels (0 = none) from .mat or a raster (on the grid of `like` when given).
 
     Args:
         spec: the labels input.
         like: a source whose grid the labels must share.
+        compact: a raster's ids in the smallest unsigned type that holds them (large scenes).
 
     Returns:
-        (H, W) int64 class ids.
+        (H, W) int64 class ids (compact: uint8 / uint16 / ... for a raster).
     """
     if spec.lower().endswith(".npy"):
         return np.load(spec, allow_pickle=False)
     if is_mat(spec):
         return as_labels(load_mat_array(spec))
     from ..raster.reader import read_labels as read_raster_labels
-    return read_raster_labels(spec, getattr(like, "grid", None))
+    return read_raster_labels(spec, getattr(like, "grid", None), compact=compact)
 
 
 def check_wavelengths(manifest: Manifest, hsi_spec: str, reporter: Reporter,
@@ -155,8 +156,15 @@ def check_wavelengths(manifest: Manifest, hsi_spec: str, reporter: Reporter,
     if not trained:
         return
     here = wavelengths_of(hsi_spec, select)
-    if not here or len(here) != len(trained):
-        return  # unknown here, or a band-count mismatch that classify() names
+    if not here:
+        return  # unknown here
+    if len(here) != len(trained):
+        if any(v is None for v in here) or any(v is None for v in trained):
+            return  # a band-count mismatch that classify() names
+        raise InputError(f"HSI ({hsi_spec}) has {len(here)} bands at {min(here):g}-{max(here):g} nm; the model was "
+                         f"trained on {len(trained)} bands at {min(trained):g}-{max(trained):g} nm: resample the "
+                         f"scene's spectra to the model's bands with --resample-bands linear (or gaussian; "
+                         f"Processing: 'Resample the HSI bands to the model's')")
     trained = np.array([np.nan if v is None else v for v in trained], float)  # None: a band without a centre
     here = np.asarray(here, float)
     spacing = np.median(np.abs(np.diff(trained))) if trained.size > 1 else 10.0
@@ -165,7 +173,8 @@ def check_wavelengths(manifest: Manifest, hsi_spec: str, reporter: Reporter,
     if off[worst] > max(0.5 * spacing, 1.0):
         raise InputError(f"HSI ({hsi_spec}) band {worst + 1} is centred at {here[worst]:g} nm, but the model's "
                          f"band {worst + 1} was at {trained[worst]:g} nm: another sensor or band order. "
-                         f"Train a model on this sensor, or reorder / resample the bands")
+                         f"Train a model on this sensor, or resample the scene's spectra to the model's bands with "
+                         f"--resample-bands linear (or gaussian; Processing: 'Resample the HSI bands to the model's')")
     if off.max() > 0:
         reporter.log(f"HSI band centres within {off.max():.3g} nm of the model's")
 

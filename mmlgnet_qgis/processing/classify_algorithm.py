@@ -19,7 +19,9 @@ class ClassifyAlgorithm(MMLGNetAlgorithm):
     # parameter -> request field (tests check that every field is reachable)
     FIELDS = {"HSI": "hsi", "LIDAR": "lidar", "MODEL": "model", "PROMPTS": "prompts", "DEVICE": "device",
               "TILE_SIZE": "tile", "AMP": "amp", "RESAMPLE": "resample_lidar", "THREADS": "threads",
-              "OUTPUT": "out", "CONFIDENCE": "confidence", "UNKNOWN_THRESHOLD": "unknown_threshold", "RUNTIME": "runtime", **CLOUD_FIELDS}
+              "OUTPUT": "out", "CONFIDENCE": "confidence", "UNKNOWN_THRESHOLD": "unknown_threshold", "RUNTIME": "runtime", **CLOUD_FIELDS,
+              "RESAMPLE_BANDS": "resample_bands"}
+    BAND_RESAMPLING = ["none", "linear", "gaussian"]
 
     def name(self):
         return "classify"
@@ -56,6 +58,10 @@ class ClassifyAlgorithm(MMLGNetAlgorithm):
             QgsProcessingParameterNumber.Type.Integer, 0, minValue=0, maxValue=16384))
         self.addParameter(QgsProcessingParameterBoolean(
             "RESAMPLE", self.tr("Resample LiDAR onto the HSI grid"), defaultValue=False))
+        self.addParameter(QgsProcessingParameterEnum(
+            "RESAMPLE_BANDS", self.tr("Resample the HSI bands to the model's (another sensor or a band subset; "
+                                      "linear in wavelength, or gaussian responses when the scene states its FWHM)"),
+            self.BAND_RESAMPLING, defaultValue=0))
         amp = QgsProcessingParameterBoolean(
             "AMP", self.tr("bf16 convolutions (faster on CUDA and on CPUs with AVX512-BF16; ~99.97 % identical "
                            "labels)"), defaultValue=False)
@@ -94,6 +100,7 @@ class ClassifyAlgorithm(MMLGNetAlgorithm):
             threads=self.parameterAsInt(parameters, "THREADS", context),
             runtime=RUNTIMES[self.parameterAsEnum(parameters, "RUNTIME", context)],
             resample_lidar=self.parameterAsBool(parameters, "RESAMPLE", context),
+            resample_bands=self.BAND_RESAMPLING[self.parameterAsEnum(parameters, "RESAMPLE_BANDS", context)],
             unknown_threshold=self.parameterAsString(parameters, "UNKNOWN_THRESHOLD", context).strip() or "none",
             **cloud_fields(self, parameters, context))
         result = run_request(request, feedback, "tile")
