@@ -105,9 +105,6 @@ def _classify_parser(sub) -> None:  # noqa: ANN001
                         "int8 convolutions calibrated on 32 crops of the input (pip install onnx onnxruntime): "
                         "fastest, ~99.7 %% identical labels")
     c.add_argument("--resample-lidar", action="store_true", help="warp a LiDAR raster onto the HSI grid (bilinear)")
-    _cloud_options(c, trained=False)
-    c.add_argument("--unknown-threshold", default="none",
-                   help="none; auto: the model's per-class thresholds (calibrated at training); or a cosine, "
     c.add_argument("--resample-bands", default="none", choices=["none", "linear", "gaussian"],
                    help="resample the HSI's spectra to the model's band centres (another sensor, or a band subset): "
                         "linear in wavelength, or gaussian responses (needs the scene's FWHM; else linear)")

@@ -173,8 +173,8 @@ class ClassifyRequest(Request):
     lidar_crs: str | None = None
     unknown_threshold: str = "none"            # none, auto (the model's per-class thresholds) or a cosine
     runtime: str = "torch"                     # torch, or onnx: ONNX Runtime on the CPU (optional package)
-
     resample_bands: str = "none"               # none, linear or gaussian: the scene's spectra onto the model's bands
+
 
 @dataclass
 class ClassifyResult:
