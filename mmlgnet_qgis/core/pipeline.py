@@ -37,6 +37,9 @@ T = TypeVar("T")
 Tile = tuple[Window, np.ndarray, np.ndarray, np.ndarray]
 
 
+TRAIN_IN_MEMORY_BYTES = 1 << 30  # fit reads an HSI up to this size (float32) whole, a larger one by windows
+
+
 class WindowSource(Protocol):
     """What training and classification read: a named (bands, height, width) raster, by windows.
 
@@ -117,8 +120,13 @@ def read_whole(src: WindowSource) -> tuple[np.ndarray, np.ndarray]:
 
 def fit(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, prompt_set: PromptSet, encoder: TextEncoder,
         cfg: TrainConfig, wavelengths: list[float | None] | None = None,
-        reporter: Reporter | None = None) -> tuple[MMLGNet, Manifest, dict]:
-    """Train on whole sources (training scenes fit in memory).
+        reporter: Reporter | None = None,
+        in_memory_bytes: int = TRAIN_IN_MEMORY_BYTES) -> tuple[MMLGNet, Manifest, dict]:
+    """Train on the sources: whole when the HSI fits `in_memory_bytes`, else from windows around the labels.
+
+    A scene whose HSI is larger (as float32) is never read whole: the windows around the labelled
+    pixels are read and their patches cut (core/windowed.py, the same patches in the same order as
+    whole-scene training draws), and the band statistics come from a bounded sample of the scene.
 
     Args:
         hsi: HSI window source.
@@ -129,6 +137,7 @@ def fit(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, prompt_set: 
         cfg: training settings.
         wavelengths: HSI band centres (nm), recorded in the manifest.
         reporter: progress per epoch, log, cancel.
+        in_memory_bytes: the largest HSI (bands x pixels x 4 bytes) read whole; 0 = always windows.
 
     Returns:
         (model, manifest, history).
@@ -142,18 +151,11 @@ def fit(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, prompt_set: 
     if labels.shape != (hsi.height, hsi.width):
         raise InputError(f"training labels are {labels.shape[0]} x {labels.shape[1]} pixels, the "
                          f"{named(hsi, 'HSI')} is {hsi.height} x {hsi.width}")
-    h_raw, h_ok = read_whole(hsi)
-    l_raw, l_ok = read_whole(lidar)
-    valid = h_ok & l_ok
-    if not valid.any():
-        raise InputError(f"every pixel is nodata (or NaN / inf) in {named(hsi, 'HSI')} or {named(lidar, 'LiDAR')}: "
-                         f"nothing to train on")
-    if (labels > 0).any() and not (valid & (labels > 0)).any():
-        raise InputError(f"all {int((labels > 0).sum())} labelled pixels fall on nodata (or NaN / inf) in "
-                         f"{named(hsi, 'HSI')} or {named(lidar, 'LiDAR')}")
-    h_mean, h_std = band_stats(h_raw, valid)
-    l_mean, l_std = band_stats(l_raw, valid)
-    labels = np.where(valid, labels, 0)  # never learn from nodata pixels
+    if 4 * hsi.bands * hsi.height * hsi.width <= in_memory_bytes:
+        h_norm, l_norm, labels, stats, held = _whole_scene_data(hsi, lidar, labels)
+    else:
+        h_norm, l_norm, labels, stats, held = _windowed_data(hsi, lidar, labels, cfg, reporter)
+    h_mean, h_std, l_mean, l_std = stats
     t0 = time.perf_counter()
     emb = class_embeddings(prompt_set, encoder)
     reporter.log(f"encoded {len(prompt_set.classes)} class prompts with {encoder.identity()['model']} "
@@ -161,9 +163,7 @@ def fit(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, prompt_set: 
     if cfg.head == "linear":
         raise InputError("the linear head has no prompts to classify with; it is for benchmarks (train_model)")
     outcome: dict = {}
-    model, history = train_model(normalise(h_raw, h_mean, h_std, valid, hsi.name),
-                                 normalise(l_raw, l_mean, l_std, valid, lidar.name),
-                                 labels, emb, cfg, reporter, outcome)
+    model, history = train_model(h_norm, l_norm, labels, emb, cfg, reporter, outcome, held=held)
     manifest = Manifest(
         hsi_bands=hsi.bands, lidar_bands=lidar.bands, model=model.cfg.to_dict(),
         classes=[ClassInfo(c.id, c.name, c.color) for c in prompt_set.classes],
@@ -178,6 +178,46 @@ def fit(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, prompt_set: 
                   "seconds": history["seconds"][-1], "final_loss": history["loss"][-1],
                   "final_train_oa": history["train_oa"][-1]})
     return model, manifest, history
+
+
+def _whole_scene_data(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray) -> tuple:
+    """Read both sources whole: normalised HSI and LiDAR, labels with nodata pixels unlabelled, stats, None."""
+    h_raw, h_ok = read_whole(hsi)
+    l_raw, l_ok = read_whole(lidar)
+    valid = h_ok & l_ok
+    if not valid.any():
+        raise InputError(f"every pixel is nodata (or NaN / inf) in {named(hsi, 'HSI')} or {named(lidar, 'LiDAR')}: "
+                         f"nothing to train on")
+    if (labels > 0).any() and not (valid & (labels > 0)).any():
+        raise InputError(f"all {int((labels > 0).sum())} labelled pixels fall on nodata (or NaN / inf) in "
+                         f"{named(hsi, 'HSI')} or {named(lidar, 'LiDAR')}")
+    h_mean, h_std = band_stats(h_raw, valid)
+    l_mean, l_std = band_stats(l_raw, valid)
+    labels = np.where(valid, labels, 0)  # never learn from nodata pixels
+    return (normalise(h_raw, h_mean, h_std, valid, hsi.name), normalise(l_raw, l_mean, l_std, valid, lidar.name),
+            labels, (h_mean, h_std, l_mean, l_std), None)
+
+
+def _windowed_data(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, cfg: TrainConfig,
+                   reporter: Reporter) -> tuple:
+    """Read the windows around the labelled pixels (core/windowed.py): the patch grid, normalised, and its split."""
+    from .model import ModelConfig
+    from .validation import blocked_split_pixels
+    from .windowed import windowed_training_data
+    p = ModelConfig(hsi.bands, lidar.bands, 1, **cfg.model).patch_size
+    t0 = time.perf_counter()
+    grid, stats, info = windowed_training_data(hsi, lidar, labels, p)
+    reporter.log(f"windowed training ({4 * hsi.bands * hsi.height * hsi.width / 2**30:.1f} GiB HSI not read whole): "
+                 f"{info['labelled']} labelled pixels read in {info['windows']} windows "
+                 f"({info['pixels_read'] / 1e6:.2f} Mpix), patches {info['grid_mb']:.0f} MB; band statistics from "
+                 f"{'every valid pixel' if info['stats_whole_scene'] else 'a sample of'} {info['stats_pixels']} "
+                 f"pixels; {time.perf_counter() - t0:.1f} s")
+    h_mean, h_std, l_mean, l_std = stats
+    h_norm = normalise(grid.hsi, h_mean, h_std, grid.valid, hsi.name)
+    grid.hsi = None  # the raw values are no longer needed
+    l_norm = normalise(grid.lidar, l_mean, l_std, grid.valid, lidar.name)
+    held = blocked_split_pixels(grid.rows, grid.cols, grid.ids, hsi.width, cfg.validation_fraction, 2 * p, cfg.seed)
+    return h_norm, l_norm, grid.labels, stats, held
 
 
 def retarget(model: MMLGNet, manifest: Manifest, prompt_set: PromptSet, encoder: TextEncoder) -> Manifest:

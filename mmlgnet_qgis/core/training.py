@@ -102,7 +102,7 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 def train_model(hsi: np.ndarray, lidar: np.ndarray, labels: np.ndarray, class_embeddings: np.ndarray,
                 cfg: TrainConfig, reporter: Reporter | None = None,
-                outcome: dict | None = None) -> tuple[MMLGNet, dict]:
+                outcome: dict | None = None, held: np.ndarray | None = None) -> tuple[MMLGNet, dict]:
     """Train a model on normalised rasters.
 
     Args:
@@ -114,6 +114,9 @@ def train_model(hsi: np.ndarray, lidar: np.ndarray, labels: np.ndarray, class_em
         reporter: progress per epoch (with loss, train_oa, lr; val_oa with validation), log, cancel.
         outcome: filled with what is not a per-epoch curve: unknown_thresholds (per class, None for
             the linear head), calibrated_on (validation / training), validation_pixels, best_epoch.
+        held: (N,) bool, one per labelled pixel in `np.nonzero(labels)` order: the validation pixels,
+            chosen by the caller (a windowed fit splits on the scene's grid, not on its patch grid);
+            None: `blocked_split` of `labels` with cfg.validation_fraction.
 
     Returns:
         (model in eval mode on CPU, history dict of per-epoch lists).
@@ -144,7 +147,8 @@ def train_model(hsi: np.ndarray, lidar: np.ndarray, labels: np.ndarray, class_em
         class_embeddings = (proto / np.linalg.norm(proto, axis=1, keepdims=True)).astype(np.float32)
     model = MMLGNet(mcfg, torch.as_tensor(class_embeddings)).to(device)
     hsi_pad, lidar_pad = pad_scene(hsi, halo, device), pad_scene(lidar, halo, device)
-    held = blocked_split(labels, cfg.validation_fraction, 2 * p, cfg.seed)[rows_np, cols_np]
+    if held is None:
+        held = blocked_split(labels, cfg.validation_fraction, 2 * p, cfg.seed)[rows_np, cols_np]
     if held.any():
         log(f"validation: {int(held.sum())} labelled pixels held out in blocks of {2 * p} px")
         if held.all() or np.unique(y_np[~held]).size < np.unique(y_np).size:

@@ -32,37 +32,60 @@ def blocked_split(labels: np.ndarray, fraction: float, block: int, seed: int = 0
     Raises:
         InputError: fraction outside [0, 1) or block < 1.
     """
+    rows, cols = np.nonzero(labels > 0)
+    val = np.zeros(labels.shape, bool)
+    val[rows, cols] = blocked_split_pixels(rows, cols, labels[rows, cols], labels.shape[1], fraction, block, seed)
+    return val
+
+
+def blocked_split_pixels(rows: np.ndarray, cols: np.ndarray, ids: np.ndarray, width: int, fraction: float,
+                         block: int, seed: int = 0) -> np.ndarray:
+    """`blocked_split` from the labelled pixels alone (scene coordinates), for scenes too large to hold.
+
+    Args:
+        rows: (N,) rows of the labelled pixels.
+        cols: (N,) their columns.
+        ids: (N,) their class ids (> 0).
+        width: the scene's columns (block numbering follows the scene grid).
+        fraction: share of each class's labelled pixels to hold out, in [0, 1).
+        block: block side in pixels.
+        seed: seeds the block order.
+
+    Returns:
+        (N,) bool: True for the validation pixels; the same pixels `blocked_split` chooses.
+
+    Raises:
+        InputError: fraction outside [0, 1) or block < 1.
+    """
     if not 0 <= fraction < 1:
         raise InputError(f"validation fraction must be in [0, 1), got {fraction}")
     if block < 1:
         raise InputError(f"validation block must be >= 1 pixel, got {block}")
-    val = np.zeros(labels.shape, bool)
     if fraction == 0:
-        return val
-    blocks = (np.arange(labels.shape[0])[:, None] // block) * (labels.shape[1] // block + 1) \
-        + np.arange(labels.shape[1])[None, :] // block
-    ids = [c for c in np.unique(labels) if c > 0]
-    total = {c: int((labels == c).sum()) for c in ids}
+        return np.zeros(len(ids), bool)
+    blocks = (np.asarray(rows, np.int64) // block) * (width // block + 1) + np.asarray(cols, np.int64) // block
+    classes = list(np.unique(ids))
+    total = {c: int((ids == c).sum()) for c in classes}
     left = dict(total)          # training pixels still left per class
-    held = dict.fromkeys(ids, 0)
+    held = dict.fromkeys(classes, 0)
     taken: set[int] = set()
     rng = np.random.default_rng(seed)
-    for c in sorted(ids, key=lambda c: total[c]):
-        cand = np.unique(blocks[labels == c])
+    for c in sorted(classes, key=lambda c: total[c]):
+        cand = np.unique(blocks[ids == c])
         for b in rng.permutation(cand):
             if held[c] >= fraction * total[c]:
                 break
             if b in taken:
                 continue
-            inside = labels[blocks == b]
-            counts = {k: int((inside == k).sum()) for k in np.unique(inside) if k > 0}
+            inside = ids[blocks == b]
+            counts = {k: int((inside == k).sum()) for k in np.unique(inside)}
             if any(left[k] - n < 1 for k, n in counts.items()):
                 continue
             taken.add(int(b))
             for k, n in counts.items():
                 left[k] -= n
                 held[k] += n
-    return np.isin(blocks, list(taken)) & (labels > 0)
+    return np.isin(blocks, list(taken))
 
 
 @torch.no_grad()
