@@ -35,7 +35,7 @@ def choose_prompt_set(prompts: str | None = None, project_json: str | None = Non
 
 
 def labels_on_grid(spec: str | None, like: WindowSource, vector: str | None = None, field: str | None = None,
-                   class_names: list[str] | None = None) -> np.ndarray:
+                   class_names: list[str] | None = None, compact: bool = False) -> np.ndarray:
     """Class ids (0 = none) on the grid of `like`.
 
     Args:
@@ -44,6 +44,7 @@ def labels_on_grid(spec: str | None, like: WindowSource, vector: str | None = No
         vector: ...or a vector layer, rasterised (and reprojected) onto that grid.
         field: the vector's class field: integer ids, or class names matched to class_names.
         class_names: the classes' names, for a field of names.
+        compact: a label raster's ids in the smallest unsigned type that holds them (large scenes).
 
     Returns:
         (H, W) class ids.
@@ -57,7 +58,7 @@ def labels_on_grid(spec: str | None, like: WindowSource, vector: str | None = No
         return rasterize_labels(vector, field, like.grid, class_names=class_names)
     if not spec:
         raise InputError("give labels: a raster of class ids or a vector layer and field")
-    return read_labels(spec, like=like)
+    return read_labels(spec, like=like, compact=compact)
 
 
 def training_inputs(hsi: WindowSource, labels_spec: str | None, vector: str | None, field: str | None,
@@ -82,7 +83,8 @@ def training_inputs(hsi: WindowSource, labels_spec: str | None, vector: str | No
     prompt_set = source = None
     if named:  # first, so a vector field of class names can be matched to the classes
         prompt_set, source = choose_prompt_set(prompts, project_json, scene)
-    labels = labels_on_grid(labels_spec, hsi, vector, field, prompt_set.names if prompt_set else None)
+    # compact: a training scene may be far larger than memory (only its labels are held whole)
+    labels = labels_on_grid(labels_spec, hsi, vector, field, prompt_set.names if prompt_set else None, compact=True)
     where = vector or labels_spec
     if not labels.any():
         raise InputError(f"the training labels ({where}) hold no labelled pixel: every value is 0 or nodata")

@@ -239,11 +239,12 @@ def resample_to_grid(src_path: str | os.PathLike, ref_grid: RasterGrid, resampli
 
 # -- labels -----------------------------------------------------------------------------------
 def read_labels(path: str | os.PathLike, ref_grid: RasterGrid | None = None,
-                name: str = "labels") -> np.ndarray:
+                name: str = "labels", compact: bool = False) -> np.ndarray:
     """Band 1 of a label raster as int64 (h, w); nodata -> 0 (= unlabeled).
 
     Labels are small (one band of class ids), so the whole band is read. With ref_grid the
-    raster must lie on that grid.
+    raster must lie on that grid. compact: the smallest unsigned type that holds the ids instead
+    of int64 (a 15,000 x 15,000 uint8 label raster then takes 225 MiB, not 1.7 GiB).
     """
     ds = open_raster(path)
     grid = RasterGrid.from_dataset(ds)
@@ -262,11 +263,12 @@ def read_labels(path: str | os.PathLike, ref_grid: RasterGrid | None = None,
                              f"fractional or NaN values); a label raster holds class ids 0..N")
     elif arr.dtype.kind not in "iub":
         raise InputError(f"{name}: {path} band 1 has type {grid.dtype}; expected integer class ids")
-    out = np.where(invalid, 0, arr).astype(np.int64)
+    out = np.where(invalid, 0, arr)
+    del arr, invalid
     if out.min() < 0:
         raise InputError(f"{name}: {path} holds negative class ids (min {out.min()}); "
                          f"0 = unlabeled, 1..N = classes")
-    return out
+    return out.astype(np.min_scalar_type(int(out.max())) if compact else np.int64, copy=False)
 
 
 def raster_classes(path: str) -> tuple[list[str], list[str]] | None:
