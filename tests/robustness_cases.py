@@ -17,6 +17,7 @@ import numpy as np
 from osgeo import gdal, ogr
 
 import robustness_scene as rs
+import spectral_fixtures as sf
 
 
 @dataclass
@@ -75,6 +76,11 @@ def expect_nodata_at(pixels):
         assert (classes[mask] > 0).all(), "every other pixel is classified"
         assert (classes[mask] == rs.class_map()[mask]).mean() > 0.8  # a sane map (measured 0.94)
     return check
+
+
+def expect_sane_map(p):
+    classes, _ = read(p["out"])
+    assert (classes == rs.class_map()).mean() > 0.8  # the µm centres matched the model's nm ones
 
 
 def expect_model(labelled_pixels=None, classes=3):
@@ -266,6 +272,17 @@ CASES = [
     Case("hsi_bands_at_other_wavelengths", "classify", lambda s, t: classify_params(s, t, hsi=rs.write_tif(
         t / "swir.tif", rs.scene_arrays()[0], wavelengths=[1000.0 + 100 * i for i in range(rs.HSI_BANDS)])),
         error=r"HSI \(.*swir.tif\) band 1 is centred at 1000 nm, but the model's band 1 was at 400 nm"),
+    # -- spaceborne / airborne HSI metadata (ENVI headers, EnMAP METADATA.XML) ---------------------------
+    Case("envi_wavelengths_in_micrometres", "classify", lambda s, t: classify_params(s, t, hsi=sf.small_scene_envi(
+        t / "envi", "hsi_um.img", wavelength_units="Micrometers",
+        wavelength="{" + ", ".join(f"{w / 1000:g}" for w in rs.WAVELENGTHS) + "}")),
+        check=lambda p: expect_sane_map(p)),
+    Case("bbl_drops_every_band", "classify", lambda s, t: classify_params(s, t, hsi=sf.small_scene_envi(
+        t / "envi", "hsi_nobands.img", bbl="{0, 0, 0, 0, 0, 0}")),
+        error=r"hsi_nobands\.img: the ENVI header's bad-band list \(bbl\) marks all 6 bands bad \(0\)"),
+    Case("enmap_metadata_band_count_differs", "classify", lambda s, t: classify_params(
+        s, t, hsi=sf.small_scene_enmap(t / "enmap", xml_bands=9)[0]),
+        error=r"-METADATA\.XML describes 9 bands, but the spectral image .*-SPECTRAL_IMAGE\.TIF has 8"),
     Case("model_other_band_count", "classify", lambda s, t: classify_params(
         s, t, hsi=rs.write_tif(t / "hsi8.tif", rs.scene_arrays(hsi_bands=8)[0])),
         error=r"HSI .*hsi8.tif.* has 8 bands; the model was trained on 6"),

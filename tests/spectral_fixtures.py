@@ -117,3 +117,29 @@ def write_prisma_l2d(path, vnir, swir, vnir_nm, swir_nm, vnir_fwhm, swir_fwhm, v
         a["Product_LRcorner_easting"] = np.float64(origin[0] + 30.0 * cols)
         a["Product_LRcorner_northing"] = np.float64(origin[1] - 30.0 * rows)
     return str(path)
+
+
+# -- ENVI ---------------------------------------------------------------------------------------------
+def write_envi(path, cube, header: dict, dtype=gdal.GDT_Float32) -> str:
+    """(B, H, W) cube as ENVI .img + .hdr on the small scene's grid, with extra header keys (ENVI header
+    format, NV5 "ENVI Header Files": wavelength, wavelength units, fwhm, bbl, data ignore value)."""
+    ds = gdal.GetDriverByName("ENVI").Create(str(path), cube.shape[2], cube.shape[1], cube.shape[0], dtype)
+    ds.SetGeoTransform(rs.geotransform())
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(rs.EPSG)
+    ds.SetProjection(srs.ExportToWkt())
+    for i, band in enumerate(cube):
+        ds.GetRasterBand(i + 1).WriteArray(band)
+    ds = None
+    hdr = Path(str(path)).with_suffix(".hdr")
+    with open(hdr, "a", encoding="utf-8") as f:
+        for key, value in header.items():
+            f.write(f"{key} = {value}\n")
+    return str(path)
+
+
+def small_scene_envi(folder, name, **header) -> str:
+    """The small scene's HSI as ENVI with these header keys (values as ENVI writes them: '{a, b}')."""
+    hsi, _, _ = rs.scene_arrays()
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return write_envi(Path(folder) / name, hsi, {k.replace("_", " "): v for k, v in header.items()})
