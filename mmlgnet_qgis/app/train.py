@@ -1,6 +1,8 @@
 """Use case: train a model on labelled pixels and write a model file (+ log, + HTML page)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..core import defaults
 from ..core.atomic_files import write_text_atomic
 from ..core.errors import InputError
@@ -11,6 +13,10 @@ from .lidar_source import training_options
 from .outputs import check_outputs, prompt_file, sibling
 from .requests import TrainRequest, TrainResult
 from .sources import opened_pair, wavelengths_of
+
+if TYPE_CHECKING:
+    from ..core.manifest import Manifest
+    from ..core.prompts import PromptSet
 
 
 class _Recorder:
@@ -46,6 +52,36 @@ def _validation_summary(history: dict, training: dict) -> dict:
     if training.get("config", {}).get("early_stopping"):
         out["Kept epoch (early stopping)"] = training.get("best_epoch")
     return out
+
+
+def _load_teacher(path: str, rec: _Recorder) -> tuple:
+    """The teacher model and its manifest (ModelFileError names what is wrong with the file)."""
+    from ..core.model_file import load_model
+    teacher, manifest = load_model(path)
+    rec.log(f"distillation: teacher {path} (widths {manifest.model.get('hsi_width')}/"
+            f"{manifest.model.get('lidar_width')}/{manifest.model.get('fusion_width')}, {len(manifest.classes)} "
+            f"classes); its prompts, text encoder ({manifest.encoder_name}) and normalisation are kept")
+    return teacher, manifest
+
+
+def _check_teacher_classes(manifest: Manifest, prompts: PromptSet, path: str) -> None:
+    """Raises: InputError when the training prompt set's classes are not the teacher's."""
+    names = [c.name for c in prompts.classes]
+    if names != manifest.names:
+        raise InputError(f"the teacher {path} knows the classes {', '.join(manifest.names)}; the training prompt "
+                         f"set has {', '.join(names)}: a student learns its teacher's classes (give no prompts, "
+                         f"or the teacher's)")
+
+
+def _teacher_identity(path: str) -> dict:
+    """The teacher file's name and SHA-256, recorded in the student's manifest."""
+    import hashlib
+    from pathlib import Path
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"teacher": Path(path).name, "sha256": digest.hexdigest()}
 
 
 def model_settings(req: TrainRequest) -> dict:
@@ -88,24 +124,35 @@ def run(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
     check_outputs({"model file": req.out, "training log": req.log_file, "training report": req.report_html,
                    "training curves": curves},
                   {"HSI": req.hsi, "LiDAR": req.lidar, "training labels": req.train_labels,
-                   "vector labels": req.label_vector, "prompt file": prompt_file(req.prompts)})
+                   "vector labels": req.label_vector, "prompt file": prompt_file(req.prompts),
+                   "teacher model": req.teacher})
     cfg = TrainConfig(epochs=req.epochs, batch_size=req.batch_size, lr=req.lr, loss=req.loss,
                       distill_weight=req.distill_weight, ce_weight=req.ce_weight, device=req.device,
                       seed=req.seed, model=model_settings(req), validation_fraction=req.validation_fraction,
                       early_stopping=req.early_stopping)
+    teacher = _load_teacher(req.teacher, rec) if req.teacher else None
     cloud = training_options(req.lidar, req.lidar_products, req.lidar_fill_radius, req.lidar_crs)
     select = hsi_selection(req.hsi, None, rec)
     with opened_pair(req.hsi, req.lidar, req.resample_lidar, rec, cloud, req.scene, select) as (hsi, lidar):
-        labels, prompts = training_inputs(hsi, req.train_labels, req.label_vector, req.label_field, req.prompts,
+        # a student learns the teacher's classes: its prompt set unless others are given (checked below)
+        own = req.prompts or (teacher[1].prompt_set.to_json() if teacher else None)
+        labels, prompts = training_inputs(hsi, req.train_labels, req.label_vector, req.label_field, own,
                                           req.project_prompts, req.scene, rec)
+        if teacher:
+            _check_teacher_classes(teacher[1], prompts, req.teacher)
         rec.log(f"{hsi.width} x {hsi.height} pixels, HSI {hsi.bands} bands, LiDAR {lidar.bands} band(s), "
                 f"{int((labels > 0).sum())} labelled pixels; device {cfg.device}")
         for w in prompts.warnings():
             rec.warning(w)
-        encoder = build_text_encoder(req.text_encoder)
         with torch_threads(req.threads):
-            model, manifest, history = fit(hsi, lidar, labels, prompts, encoder, cfg,
-                                           wavelengths=wavelengths_of(req.hsi, select), reporter=rec)
+            if teacher:
+                from ..core.distill import fit_student
+                model, manifest, history = fit_student(hsi, lidar, labels, *teacher, cfg, rec,
+                                                       source=_teacher_identity(req.teacher))
+            else:
+                encoder = build_text_encoder(req.text_encoder)
+                model, manifest, history = fit(hsi, lidar, labels, prompts, encoder, cfg,
+                                               wavelengths=wavelengths_of(req.hsi, select), reporter=rec)
     manifest.scene = req.scene
     manifest.lidar_products = list(cloud.products) if cloud else None  # classify makes the same bands
     manifest.hsi_spectral = select.record()  # bands the bad-band list kept, reflectance scale, fwhm

@@ -14,6 +14,10 @@ BATCH_SIZE = 64
 LEARNING_RATE = 2e-3
 DISTILL_WEIGHT = 0.5   # self-distillation of the per-modality heads
 CE_WEIGHT = 0.0        # auxiliary cross-entropy head
+# Knowledge distillation from a teacher model (train --teacher; core/distill.py)
+TEACHER_WEIGHT = 1.0       # KL(teacher || student) on the teacher's soft cosine logits
+TEACHER_TEMPERATURE = 2.0
+TEACHER_PIXELS = 128       # scene pixels (labelled or not) drawn per training step
 
 # Named architectures. "fast" (widths 16/8/32) on 2 CPU cores: 0.315 Mpix/s end to end vs 0.066
 # for "standard", training 50 s vs 172 s on Trento, OA 96.62 vs 97.44 (Trento) and 95.01 vs

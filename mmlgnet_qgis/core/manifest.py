@@ -57,6 +57,22 @@ def _hsi_spectral(data: dict, path: str) -> dict | None:
     return spec
 
 
+def _distilled_from(data: dict, path: str) -> dict | None:
+    """The teacher a distilled model learnt from (core/distill.py), checked (None: not distilled)."""
+    from .errors import ModelFileError
+    src = data.get("distilled_from")
+    if src is None:
+        return None
+    if not isinstance(src, dict) or not isinstance(src.get("model", {}), dict):
+        raise ModelFileError(f"{path}: 'distilled_from' must be a JSON object (with the teacher's 'model'), "
+                             f"got {str(src)[:80]}")
+    for key in ("weight", "temperature", "agreement_valid", "agreement_unlabelled"):
+        v = src.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise ModelFileError(f"{path}: 'distilled_from.{key}' must be a number, got {str(v)[:40]}")
+    return src
+
+
 @dataclass
 class Manifest:
     """Everything in a model file but the weights."""
@@ -76,10 +92,12 @@ class Manifest:
     training: dict = field(default_factory=dict)  # settings and final numbers
     history: dict | None = None                  # per-epoch curves
     unknown_thresholds: list[float] | None = None  # per class: a winning cosine below it is "unknown"
+    distilled_from: dict | None = None           # the teacher of a distilled student (core/distill.py)
     extra: dict = field(default_factory=dict)    # keys this version does not know, kept as they are
 
     KNOWN = ("hsi_bands", "lidar_bands", "model", "classes", "text_encoder", "class_embeddings",
              "normalisation", "prompts", "wavelengths_nm", "lidar_products", "hsi_spectral", "scene", "training", "history", "patch_size", "unknown_thresholds",
+             "distilled_from",
              "format", "format_version")
 
     @classmethod
@@ -109,6 +127,7 @@ class Manifest:
                    scene=data.get("scene"),
                    training=data.get("training") or {}, history=data.get("history"),
                    unknown_thresholds=data.get("unknown_thresholds"),
+                   distilled_from=_distilled_from(data, path),
                    extra={k: v for k, v in data.items() if k not in cls.KNOWN})
 
     def to_dict(self) -> dict:
@@ -118,7 +137,8 @@ class Manifest:
                "text_encoder": dict(self.text_encoder), "patch_size": self.patch_size,
                "wavelengths_nm": self.wavelengths_nm, "scene": self.scene, "training": self.training,
                "history": self.history}
-        for key in ("class_embeddings", "normalisation", "lidar_products", "hsi_spectral", "unknown_thresholds"):
+        for key in ("class_embeddings", "normalisation", "lidar_products", "hsi_spectral", "unknown_thresholds",
+                    "distilled_from"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         if self.prompts is not None:

@@ -33,6 +33,8 @@ class ModelConfig:
         fusion_width: fused channels.
         dropout: dropout rate.
         modalities: both, hsi or lidar (the branches built).
+        hsi_reduce: k > 0: a 1x1 linear reduction of the HSI bands to k channels ahead of the HSI
+            encoder (training initialises it with the principal components); 0: none.
     """
 
     hsi_bands: int
@@ -44,6 +46,7 @@ class ModelConfig:
     fusion_width: int = defaults.FUSION_WIDTH
     dropout: float = 0.1
     modalities: str = "both"
+    hsi_reduce: int = 0
 
     def __post_init__(self) -> None:
         """Raises: InputError for an even or too small patch size or unknown modalities."""
@@ -91,7 +94,9 @@ class MMLGNet(nn.Module):
         self.use_lidar = cfg.modalities in ("both", "lidar")
         fused_in = 0
         if self.use_hsi:
-            self.hsi_encoder = ModalityEncoder(cfg.hsi_bands, cfg.hsi_width)
+            if cfg.hsi_reduce:  # per-pixel linear map: tiled inference stays exact
+                self.hsi_reduce = nn.Conv2d(cfg.hsi_bands, cfg.hsi_reduce, 1)
+            self.hsi_encoder = ModalityEncoder(cfg.hsi_reduce or cfg.hsi_bands, cfg.hsi_width)
             self.hsi_head = Projection(cfg.hsi_width, cfg.embed_dim, cfg.dropout)
             fused_in += cfg.hsi_width
         if self.use_lidar:
@@ -110,6 +115,27 @@ class MMLGNet(nn.Module):
         self.classifier = nn.Conv2d(2 * cfg.fusion_width, class_embeddings.shape[0], 1)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
         self.register_buffer("class_embeddings", F.normalize(class_embeddings.float(), dim=1))
+
+    @torch.no_grad()
+    def init_hsi_reduce(self, hsi: torch.Tensor, max_pixels: int = 100_000, seed: int = 0) -> None:
+        """Set the HSI reduction to the leading principal components of the pixels, whitened.
+
+        Args:
+            hsi: (Bh, H, W) normalised HSI of the training scene.
+            max_pixels: at most this many pixels (drawn at random) estimate the covariance.
+            seed: the draw's seed.
+        """
+        x = hsi.reshape(hsi.shape[0], -1).T.double()
+        if x.shape[0] > max_pixels:
+            x = x[torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed))[:max_pixels]]
+        mean = x.mean(0)
+        vals, vecs = torch.linalg.eigh(torch.cov((x - mean).T))
+        k = self.cfg.hsi_reduce
+        vals, vecs = vals.flip(0)[:k].clamp_min(1e-6), vecs.flip(1)[:, :k]   # leading k
+        w = (vecs / vals.sqrt()).T                                            # (k, Bh), whitened
+        conv = self.hsi_reduce
+        conv.weight.copy_(w[:, :, None, None].to(conv.weight))
+        conv.bias.copy_((-w @ mean).to(conv.bias))
 
     def set_class_embeddings(self, emb: torch.Tensor) -> None:
         """Re-target the model to other prompts (the auxiliary CE classifier is then unused)."""
@@ -132,7 +158,7 @@ class MMLGNet(nn.Module):
         """Encoders + fusion -> ((B, 2C, H, W) context ‖ centre features, {modality: features})."""
         branches = {}
         if self.use_hsi:
-            branches["hsi"] = self.hsi_encoder(hsi)
+            branches["hsi"] = self.hsi_encoder(self.hsi_reduce(hsi) if self.cfg.hsi_reduce else hsi)
         if self.use_lidar:
             branches["lidar"] = self.lidar_encoder(lidar)
         fused = self._context_and_centre(self.fusion(torch.cat(list(branches.values()), dim=1)))

@@ -39,7 +39,7 @@ MAX_WIDTH = 4096
 # the whole numbers; test_model_file checks that the names match ModelConfig.
 MODEL_INTS = {"hsi_bands": (0, MAX_BANDS), "lidar_bands": (0, MAX_BANDS), "embed_dim": (1, MAX_WIDTH),
               "patch_size": (7, 127), "hsi_width": (1, MAX_WIDTH), "lidar_width": (1, MAX_WIDTH),
-              "fusion_width": (1, MAX_WIDTH)}
+              "fusion_width": (1, MAX_WIDTH), "hsi_reduce": (0, MAX_BANDS)}
 MODEL_REQUIRED = ("hsi_bands", "lidar_bands", "embed_dim")
 MODEL_FIELDS = (*MODEL_INTS, "dropout", "modalities")
 

@@ -43,6 +43,10 @@ class TrainConfig:
     validation_fraction: float = 0.0  # held-out labelled pixels per class, in blocks of 2 x patch
     early_stopping: bool = False     # keep the best validation epoch's weights
     unknown_percentile: float = UNKNOWN_PERCENTILE  # open-set thresholds, per class
+    # knowledge distillation (core/distill.py), used only when train_model gets teacher logits
+    teacher_weight: float = defaults.TEACHER_WEIGHT            # weight of the KL to the teacher
+    teacher_temperature: float = defaults.TEACHER_TEMPERATURE  # softens both distributions
+    teacher_pixels: int = defaults.TEACHER_PIXELS              # scene pixels per step (labelled or not)
 
     def __post_init__(self) -> None:
         """Raises: InputError for an unknown loss or head, epochs < 1, or early stopping without validation."""
@@ -102,7 +106,8 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 def train_model(hsi: np.ndarray, lidar: np.ndarray, labels: np.ndarray, class_embeddings: np.ndarray,
                 cfg: TrainConfig, reporter: Reporter | None = None,
-                outcome: dict | None = None, held: np.ndarray | None = None) -> tuple[MMLGNet, dict]:
+                outcome: dict | None = None, teacher_logits: np.ndarray | None = None,
+                held: np.ndarray | None = None) -> tuple[MMLGNet, dict]:
     """Train a model on normalised rasters.
 
     Args:
@@ -114,6 +119,9 @@ def train_model(hsi: np.ndarray, lidar: np.ndarray, labels: np.ndarray, class_em
         reporter: progress per epoch (with loss, train_oa, lr; val_oa with validation), log, cancel.
         outcome: filled with what is not a per-epoch curve: unknown_thresholds (per class, None for
             the linear head), calibrated_on (validation / training), validation_pixels, best_epoch.
+        teacher_logits: (K, H, W) a teacher's logits, NaN at invalid pixels: each step then adds
+            cfg.teacher_weight x KL(teacher || model) on cfg.teacher_pixels pixels drawn from the
+            whole scene, labelled or not (knowledge distillation, core/distill.py).
         held: (N,) bool, one per labelled pixel in `np.nonzero(labels)` order: the validation pixels,
             chosen by the caller (a windowed fit splits on the scene's grid, not on its patch grid);
             None: `blocked_split` of `labels` with cfg.validation_fraction.
@@ -145,7 +153,10 @@ def train_model(hsi: np.ndarray, lidar: np.ndarray, labels: np.ndarray, class_em
     if cfg.head != "text":  # the no-language ablations: fixed random unit prototypes (numpy: torch's seed untouched)
         proto = np.random.default_rng(cfg.seed + 104729).standard_normal(class_embeddings.shape)
         class_embeddings = (proto / np.linalg.norm(proto, axis=1, keepdims=True)).astype(np.float32)
-    model = MMLGNet(mcfg, torch.as_tensor(class_embeddings)).to(device)
+    model = MMLGNet(mcfg, torch.as_tensor(class_embeddings))
+    if mcfg.hsi_reduce and model.use_hsi:  # PCA of the normalised pixels (invalid ones are 0 = the mean)
+        model.init_hsi_reduce(torch.as_tensor(hsi), seed=cfg.seed)
+    model = model.to(device)
     hsi_pad, lidar_pad = pad_scene(hsi, halo, device), pad_scene(lidar, halo, device)
     if held is None:
         held = blocked_split(labels, cfg.validation_fraction, 2 * p, cfg.seed)[rows_np, cols_np]
@@ -172,6 +183,12 @@ def train_model(hsi: np.ndarray, lidar: np.ndarray, labels: np.ndarray, class_em
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     amp = cfg.amp and device.type == "cuda"
+    distill = None
+    if teacher_logits is not None:
+        from .distill import SceneDistillation
+        distill = SceneDistillation(teacher_logits, hsi_pad, lidar_pad, p, cfg, gen)
+        log(f"distillation: {distill.pixels} scene pixels, {cfg.teacher_pixels} per step, "
+            f"weight {cfg.teacher_weight}, temperature {cfg.teacher_temperature}")
     history = {"epoch": [], "loss": [], "train_oa": [], "lr": [], "seconds": []}
     if held.any():
         history["val_oa"] = []
@@ -197,6 +214,8 @@ def train_model(hsi: np.ndarray, lidar: np.ndarray, labels: np.ndarray, class_em
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 out = model(hb, lb, with_aux=True)
             loss, logits = _total_loss(out, y[idx], cfg)
+            if distill is not None:
+                loss = loss + distill.loss(model, amp)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

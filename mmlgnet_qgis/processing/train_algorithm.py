@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from qgis.core import (QgsProcessing, QgsProcessingException, QgsProcessingOutputNumber,
                        QgsProcessingParameterBoolean, QgsProcessingParameterDefinition,
-                       QgsProcessingParameterEnum, QgsProcessingParameterField,
+                       QgsProcessingParameterEnum, QgsProcessingParameterField, QgsProcessingParameterFile,
                        QgsProcessingParameterFileDestination, QgsProcessingParameterNumber,
                        QgsProcessingParameterRasterLayer, QgsProcessingParameterString,
                        QgsProcessingParameterVectorLayer, QgsProject)
@@ -41,7 +41,7 @@ class TrainAlgorithm(MMLGNetAlgorithm):
               "LOSS": "loss", "DISTILL_WEIGHT": "distill_weight", "CE_WEIGHT": "ce_weight", "DEVICE": "device",
               "SEED": "seed", "THREADS": "threads", "RESAMPLE": "resample_lidar", "LOG": "log_file",
               "REPORT": "report_html", "VALIDATION_FRACTION": "validation_fraction",
-              "EARLY_STOPPING": "early_stopping", **CLOUD_FIELDS}
+              "EARLY_STOPPING": "early_stopping", "TEACHER": "teacher", **CLOUD_FIELDS}
     IMPLICIT = {"project_prompts": "the project's prompt set (MMLGNet prompt dock)"}
 
     def name(self):
@@ -120,6 +120,12 @@ class TrainAlgorithm(MMLGNetAlgorithm):
                                           defaultValue=False)
         p.setFlags(p.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
         self.addParameter(p)
+        p = QgsProcessingParameterFile(
+            "TEACHER", self.tr("Teacher model (knowledge distillation: this network, e.g. 'fast', also learns the "
+                               "teacher's class scores on every pixel; its prompts are kept)"),
+            fileFilter="MMLGNet model (*.safetensors)", optional=True)
+        p.setFlags(p.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
+        self.addParameter(p)
         p = QgsProcessingParameterEnum("MODALITIES", self.tr("Modalities"), MODALITIES, defaultValue=0)
         p.setFlags(p.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
         self.addParameter(p)
@@ -176,6 +182,7 @@ class TrainAlgorithm(MMLGNetAlgorithm):
             report_html=self.parameterAsFileOutput(parameters, "REPORT", context) if parameters.get("REPORT") else None,
             validation_fraction=value("VALIDATION_FRACTION", "DOUBLE"),
             early_stopping=self.parameterAsBool(parameters, "EARLY_STOPPING", context),
+            teacher=self.parameterAsFile(parameters, "TEACHER", context) or None,
             **cloud_fields(self, parameters, context))
         result = run_request(request, feedback, "epoch")
         outputs = {"MODEL": result.model, "FINAL_TRAIN_OA": result.final_train_oa}
