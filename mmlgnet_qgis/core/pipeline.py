@@ -121,7 +121,7 @@ def read_whole(src: WindowSource) -> tuple[np.ndarray, np.ndarray]:
 def fit(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, prompt_set: PromptSet, encoder: TextEncoder,
         cfg: TrainConfig, wavelengths: list[float | None] | None = None,
         reporter: Reporter | None = None,
-        in_memory_bytes: int = TRAIN_IN_MEMORY_BYTES) -> tuple[MMLGNet, Manifest, dict]:
+        in_memory_bytes: int | None = None) -> tuple[MMLGNet, Manifest, dict]:
     """Train on the sources: whole when the HSI fits `in_memory_bytes`, else from windows around the labels.
 
     A scene whose HSI is larger (as float32) is never read whole: the windows around the labelled
@@ -137,7 +137,8 @@ def fit(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, prompt_set: 
         cfg: training settings.
         wavelengths: HSI band centres (nm), recorded in the manifest.
         reporter: progress per epoch, log, cancel.
-        in_memory_bytes: the largest HSI (bands x pixels x 4 bytes) read whole; 0 = always windows.
+        in_memory_bytes: the largest HSI (bands x pixels x 4 bytes) read whole; 0 = always windows;
+            None = TRAIN_IN_MEMORY_BYTES (1 GiB).
 
     Returns:
         (model, manifest, history).
@@ -151,7 +152,7 @@ def fit(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, prompt_set: 
     if labels.shape != (hsi.height, hsi.width):
         raise InputError(f"training labels are {labels.shape[0]} x {labels.shape[1]} pixels, the "
                          f"{named(hsi, 'HSI')} is {hsi.height} x {hsi.width}")
-    if 4 * hsi.bands * hsi.height * hsi.width <= in_memory_bytes:
+    if 4 * hsi.bands * hsi.height * hsi.width <= (TRAIN_IN_MEMORY_BYTES if in_memory_bytes is None else in_memory_bytes):
         h_norm, l_norm, labels, stats, held = _whole_scene_data(hsi, lidar, labels)
     else:
         h_norm, l_norm, labels, stats, held = _windowed_data(hsi, lidar, labels, cfg, reporter)
