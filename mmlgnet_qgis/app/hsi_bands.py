@@ -53,7 +53,11 @@ def hsi_selection(spec: str, manifest: Manifest | None, reporter: Reporter) -> H
     from pathlib import Path
 
     from .sources import is_mat
-    if is_mat(spec) or not Path(spec).is_file():  # a missing file: open_image names it
+    if is_mat(spec):
+        return HsiSelection()
+    from ..raster.prisma import product_path
+    spec = product_path(spec) or spec  # a PRISMA cube's GDAL subdataset (a QGIS layer) stands for its .he5
+    if not Path(spec).is_file():  # a missing file: open_image names it
         return HsiSelection()
     from ..raster.reader import RasterSource
     with RasterSource(spec, name=f"HSI ({spec})") as src:

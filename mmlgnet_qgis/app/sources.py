@@ -46,6 +46,8 @@ def open_image(spec: str, name: str, select: HsiSelection | None = None) -> Wind
     if is_mat(spec):
         cube = as_bands_last(load_mat_array(spec))
         return ArraySource(np.moveaxis(cube, -1, 0), name=f"{name} ({spec})")
+    from ..raster.prisma import product_path
+    spec = product_path(spec) or spec  # a PRISMA cube's GDAL subdataset (a QGIS layer) stands for its .he5
     if not Path(spec).is_file():
         raise FileNotFoundError(f"{name} raster not found: {spec}")
     from ..raster.reader import RasterSource

@@ -22,6 +22,7 @@ raster of columns x rows x bands), so a window reads only the HDF5 chunks it tou
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 from osgeo import gdal
@@ -35,6 +36,20 @@ FIELDS = "/HDFEOS/SWATHS/PRS_L2D_HCO/Data Fields"
 PIXEL_SIZE = 30.0
 DN_MAX = 65535.0
 DETECTORS = (("VNIR", "Vnir"), ("SWIR", "Swir"))
+
+
+_SUBDATASET = re.compile(r'^HDF5:"?(?P<path>.+?\.he5)"?:', re.IGNORECASE)
+
+
+def product_path(spec: str) -> str | None:
+    """The .he5 a PRISMA input names: the file itself, or the file of a GDAL subdataset string such as
+    QGIS gives for a layer added from one cube (`HDF5:"x.he5"://HDFEOS/SWATHS/PRS_L2D_HCO/Data_Fields/VNIR_Cube`);
+    None for anything else."""
+    spec = str(spec)
+    if spec.lower().endswith(".he5"):
+        return spec
+    match = _SUBDATASET.match(spec)
+    return match.group("path") if match else None
 
 
 def hdf5_driver() -> gdal.Driver | None:
@@ -69,7 +84,7 @@ class PrismaSource(RasterSource):
 
     def __init__(self, path: str | os.PathLike, name: str | None = None, bands: list[int] | None = None,
                  scale: float = 1.0):
-        self.path = str(path)
+        self.path = product_path(str(path)) or str(path)  # a subdataset string stands for its .he5
         self.name = name or os.path.basename(self.path) or self.path
         if hdf5_driver() is None:
             raise DependencyError(f"{self.path}: reading a PRISMA .he5 product needs GDAL's HDF5 driver, which this "

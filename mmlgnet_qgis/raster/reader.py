@@ -33,9 +33,10 @@ class RasterSource:
     """
 
     def __new__(cls, path: str | os.PathLike, *args, **kwargs):
-        if cls is RasterSource and str(path).lower().endswith(".he5"):  # PRISMA: VNIR + SWIR cubes in HDF5
-            from .prisma import PrismaSource
-            return super().__new__(PrismaSource)
+        if cls is RasterSource and ".he5" in str(path).lower():  # PRISMA: VNIR + SWIR cubes in HDF5
+            from .prisma import PrismaSource, product_path
+            if product_path(str(path)):
+                return super().__new__(PrismaSource)
         return super().__new__(cls)
 
     def __init__(self, path: str | os.PathLike, name: str | None = None, bands: list[int] | None = None,

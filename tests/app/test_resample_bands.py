@@ -59,9 +59,9 @@ def test_processing_parameter_resamples_the_bands(small_scene, tmp_path):
     assert gdal.Open(out).ReadAsArray().min() >= 1
 
 
-def test_a_prisma_product_classified_with_the_models_bands(small_scene, tmp_path, capsys):
-    """A .he5 whose VNIR holds the model's 6 bands among others (DN scaled 1:1) and a SWIR cube: linearly
-    resampled to the model's bands it classifies like the model's own scene (LiDAR on the product's 30 m grid)."""
+def _prisma_product(tmp_path):
+    """A .he5 whose VNIR holds the model's 6 bands among others (DN scaled 1:1), a SWIR cube, and the LiDAR
+    on the product's 30 m grid."""
     pytest.importorskip("h5py")
     from spectral_fixtures import PRISMA_ORIGIN, write_prisma_l2d
     hsi, lidar, _ = rs.scene_arrays()
@@ -73,13 +73,37 @@ def test_a_prisma_product_classified_with_the_models_bands(small_scene, tmp_path
     path = write_prisma_l2d(tmp_path / "PRS_L2D_STD_20200101_0001.he5", np.round(vnir).transpose(1, 0, 2),
                             swir.transpose(1, 0, 2), vnir_nm, [2200.0, 1600.0, 1000.0], [10.0] * 9, [10.0] * 3,
                             scale=((0.0, 65535.0), (0.0, 65535.0)))
-    lidar_30m = rs.write_tif(tmp_path / "lidar_30m.tif", lidar, gt=rs.geotransform(PRISMA_ORIGIN, 30.0))
-    out, ref = tmp_path / "prisma_classes.tif", tmp_path / "reference.tif"
+    return path, rs.write_tif(tmp_path / "lidar_30m.tif", lidar, gt=rs.geotransform(PRISMA_ORIGIN, 30.0))
+
+
+def _reference_map(small_scene, tmp_path):
+    ref = tmp_path / "reference.tif"
+    assert _classify(small_scene, small_scene["hsi"], ref) == 0
+    return gdal.Open(str(ref)).ReadAsArray()
+
+
+def test_a_prisma_product_classified_with_the_models_bands(small_scene, tmp_path, capsys):
+    """Linearly resampled to the model's bands, the .he5 classifies like the model's own scene."""
+    path, lidar_30m = _prisma_product(tmp_path)
+    out = tmp_path / "prisma_classes.tif"
     assert _classify(small_scene, path, out, "--resample-bands", "gaussian", lidar=lidar_30m) == 0
     err = capsys.readouterr().err  # the model records no FWHM: its 100 nm band spacing stands in, a wide response
     assert "HSI bands resampled (gaussian): 12 bands at 400-2200 nm -> the model's 6" in err
     assert "its band spacing stands in" in err
     assert _classify(small_scene, path, out, "--resample-bands", "linear", lidar=lidar_30m) == 0
-    assert _classify(small_scene, small_scene["hsi"], ref) == 0
-    got, expected = gdal.Open(str(out)).ReadAsArray(), gdal.Open(str(ref)).ReadAsArray()
-    assert (got == expected).mean() > 0.95
+    assert (gdal.Open(str(out)).ReadAsArray() == _reference_map(small_scene, tmp_path)).mean() > 0.95
+
+
+def test_a_prisma_cube_layer_in_processing_stands_for_its_product(small_scene, tmp_path):
+    """QGIS adds a .he5 as one cube (a GDAL subdataset string): the whole product is read."""
+    from qgis_fixtures import run, start_qgis
+    path, lidar_30m = _prisma_product(tmp_path)
+    start_qgis()
+    out = str(tmp_path / "classes.tif")
+    from qgis.core import QgsRasterLayer
+    layer = QgsRasterLayer(f'HDF5:"{path}"://HDFEOS/SWATHS/PRS_L2D_HCO/Data_Fields/VNIR_Cube', "VNIR_Cube", "gdal")
+    assert layer.isValid()
+    run("mmlgnet:classify", {"HSI": layer,
+                             "LIDAR": lidar_30m, "MODEL": small_scene["model"], "OUTPUT": out, "DEVICE": 1,
+                             "THREADS": 1, "RESAMPLE_BANDS": 1})
+    assert (gdal.Open(out).ReadAsArray() == _reference_map(small_scene, tmp_path)).mean() > 0.95
