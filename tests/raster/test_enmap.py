@@ -82,3 +82,16 @@ def test_classify_an_enmap_product_from_the_command_line(small_scene, tmp_path, 
     assert "drops 2 of 8 bands: 4, 8" in err
     classes = gdal.Open(str(out)).ReadAsArray()
     assert (classes == rs.class_map()).mean() > 0.8
+
+
+def test_train_on_an_enmap_product_records_the_bands_read(small_scene, tmp_path, capsys):
+    from mmlgnet_qgis.core.model_file import read_manifest
+    tif, _ = small_scene_enmap(tmp_path / "product")
+    model = tmp_path / "enmap.safetensors"
+    assert main(["train", "--hsi", tif, "--lidar", small_scene["lidar"], "--train-labels", small_scene["labels"],
+                 "--prompts", small_scene["prompts"], "--out", str(model), "--epochs", "2", "--patch-size", "7",
+                 "--hsi-width", "8", "--lidar-width", "4", "--fusion-width", "16", "--device", "cpu",
+                 "--threads", "1"]) == 0
+    man = read_manifest(str(model))
+    assert man.hsi_spectral["kept_bands"] == [0, 1, 2, 4, 5, 6] and man.hsi_spectral["reflectance_scale"] == 10000
+    assert man.hsi_spectral["fwhm_nm"] == [12.0] * 6 and man.wavelengths_nm == rs.WAVELENGTHS
