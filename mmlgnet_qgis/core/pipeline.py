@@ -208,7 +208,8 @@ def _windowed_data(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, c
     p = ModelConfig(hsi.bands, lidar.bands, 1, **cfg.model).patch_size
     t0 = time.perf_counter()
     grid, stats, info = windowed_training_data(hsi, lidar, labels, p)
-    reporter.log(f"windowed training ({4 * hsi.bands * hsi.height * hsi.width / 2**30:.1f} GiB HSI not read whole): "
+    reporter.log(f"windowed training (the HSI, {4 * hsi.bands * hsi.height * hsi.width / 2**30:.1f} GiB as float32, "
+                 f"is not read whole): "
                  f"{info['labelled']} labelled pixels read in {info['windows']} windows "
                  f"({info['pixels_read'] / 1e6:.2f} Mpix), patches {info['grid_mb']:.0f} MB; band statistics from "
                  f"{'every valid pixel' if info['stats_whole_scene'] else 'a sample of'} {info['stats_pixels']} "
