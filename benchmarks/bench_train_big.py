@@ -123,9 +123,10 @@ def main():
     if (trento / "HSI.mat").is_file():
         res["trento_cli"] = timed(train_cmd(trento / "HSI.mat", trento / "LiDAR.mat", trento / "TRLabel.mat",
                                             folder / "trento.safetensors", args.epochs, ("--scene", "trento")))
+        res["trento_cli"]["commit"] = res["commit"]
         print(json.dumps(res["trento_cli"], indent=1))
     if args.trento_check:
-        res["trento_check"] = trento_check(Path(args.data), folder, 0, args.trento_epochs)
+        res["trento_check"] = {**trento_check(Path(args.data), folder, 0, args.trento_epochs), "commit": res["commit"]}
         print(json.dumps(res["trento_check"], indent=1))
     if not args.skip_big:
         side = int(np.ceil(np.sqrt(args.gb * 1e9 / (2 * args.bands))))
@@ -144,7 +145,8 @@ def main():
         write_s = time.perf_counter() - t
         run = timed(train_cmd(paths["hsi"], paths["lidar"], labels, folder / "big.safetensors", args.epochs))
         res["big"] = {**run, "side": side, "bands": args.bands, "hsi_bytes": paths["hsi"].stat().st_size,
-                      "labelled_pixels": labelled, "write_seconds": write_s, "epochs": args.epochs}
+                      "labelled_pixels": labelled, "write_seconds": write_s, "epochs": args.epochs,
+                      "commit": res["commit"]}
         print(json.dumps(res["big"], indent=1))
         if not args.keep:
             for p in (paths["hsi"], paths["lidar"], labels):
@@ -155,7 +157,8 @@ def main():
 
 def report(res: dict) -> str:
     lines = ["# Training on a scene larger than memory", "",
-             f"- commit {res['commit']}, machine {res['machine']}; {res['note']}",
+             f"- machine {res['machine']} (torch_threads: the benchmark process; each command ran with one thread); "
+             f"{res['note']}",
              "- memory, not accuracy, is measured: fast preset, few epochs, one thread, `--device cpu`;"
              " peak RSS from `/usr/bin/time -v`", ""]
     rows = []
@@ -171,13 +174,15 @@ def report(res: dict) -> str:
         lines += ["| HSI | labelled px | epochs | wall s | peak RSS |", "| --- | --- | --- | --- | --- |", *rows, ""]
     for key in ("big", "trento_cli"):
         if key in res:
-            lines += [f"- {key} command: `/usr/bin/time -v {res[key]['command']}`"]
+            run = res[key]
+            lines += [f"- {key} (commit {run.get('commit', res['commit'])}): `/usr/bin/time -v {run['command']}`"]
             lines += [f"  - log: {ln.strip()}" for ln in res[key]["log"]]
     if "trento_check" in res:
         c = res["trento_check"]
         lines += ["", "## Trento: whole-scene vs windowed training (semi-synthetic HSI)", "",
                   f"The demo's pipeline (train {c['epochs']} epochs, standard preset, seed {c['seed']}, "
-                  f"{c['threads']} thread; classify; evaluate) run twice in one process, the second with "
+                  f"{c['threads']} thread; classify; evaluate; commit {c.get('commit', res['commit'])}) run twice in "
+                  "one process, the second with "
                   "`core.pipeline.TRAIN_IN_MEMORY_BYTES = 0` so that training reads only windows.", "",
                   "| training | OA | AA | kappa | s |", "| --- | --- | --- | --- | --- |"]
         lines += [f"| {n} | {c[n]['oa']:.2f} | {c[n]['aa']:.2f} | {c[n]['kappa']:.2f} | {c[n]['seconds']:.0f} |"
