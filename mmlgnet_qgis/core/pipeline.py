@@ -207,7 +207,7 @@ def _windowed_data(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, c
     from .windowed import windowed_training_data
     p = ModelConfig(hsi.bands, lidar.bands, 1, **cfg.model).patch_size
     t0 = time.perf_counter()
-    grid, stats, info = windowed_training_data(hsi, lidar, labels, p)
+    grid, stats, info = windowed_training_data(hsi, lidar, labels, p, reporter=reporter)
     reporter.log(f"windowed training (the HSI, {4 * hsi.bands * hsi.height * hsi.width / 2**30:.1f} GiB as float32, "
                  f"is not read whole): "
                  f"{info['labelled']} labelled pixels read in {info['windows']} windows "

@@ -26,6 +26,7 @@ import numpy as np
 from .errors import InputError
 from .inference import reflect_pad
 from .normalization import band_stats
+from .reporter import Reporter, check_cancelled
 
 if TYPE_CHECKING:
     from .pipeline import WindowSource
@@ -128,7 +129,8 @@ def read_padded(src: WindowSource, other: WindowSource, y0: int, x0: int, y1: in
 
 
 def patch_grid(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, p: int, cell: int = CELL,
-               stats_budget: int = 0) -> tuple[PatchGrid, list[tuple[np.ndarray, np.ndarray]]]:
+               stats_budget: int = 0,
+               reporter: Reporter | None = None) -> tuple[PatchGrid, list[tuple[np.ndarray, np.ndarray]]]:
     """Read the windows around the labelled pixels and lay their patches out in a patch grid.
 
     Args:
@@ -139,9 +141,13 @@ def patch_grid(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, p: in
         cell: side of the label-grid cells read as one window.
         stats_budget: at most this many pixels of the labelled windows' bounding boxes are kept
             for the band statistics (a regular stride over them); 0 = none.
+        reporter: asked before each window whether to stop.
 
     Returns:
         (the patch grid, [(HSI (Bh, n), LiDAR (Bl, n)) valid pixels for the statistics]).
+
+    Raises:
+        Cancelled: the reporter asked to stop.
     """
     halo = p // 2
     rows, cols = np.nonzero(labels)
@@ -158,6 +164,7 @@ def patch_grid(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, p: in
     centre_ok = np.zeros(n, bool)
     samples, seen, read = [], 0, 0
     for idx in groups:
+        check_cancelled(reporter)
         r, c = rows[idx], cols[idx]
         y0, x0, y1, x1 = int(r.min()), int(c.min()), int(r.max()) + 1, int(c.max()) + 1
         h_win, l_win, ok_win, (_, _, rh, rw) = read_padded(hsi, lidar, y0, x0, y1, x1, halo)
@@ -183,8 +190,8 @@ def patch_grid(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, p: in
     return grid, samples
 
 
-def scene_sample(hsi: WindowSource, lidar: WindowSource, max_pixels: int,
-                 window: int = SAMPLE_WINDOW) -> tuple[list[tuple[np.ndarray, np.ndarray]], bool, int]:
+def scene_sample(hsi: WindowSource, lidar: WindowSource, max_pixels: int, window: int = SAMPLE_WINDOW,
+                 reporter: Reporter | None = None) -> tuple[list[tuple[np.ndarray, np.ndarray]], bool, int]:
     """Valid pixels for the band statistics: the whole scene if it has <= max_pixels, else a grid of windows.
 
     Args:
@@ -192,16 +199,21 @@ def scene_sample(hsi: WindowSource, lidar: WindowSource, max_pixels: int,
         lidar: LiDAR window source.
         max_pixels: the most pixels to read.
         window: side of the sample windows.
+        reporter: asked before each window whether to stop.
 
     Returns:
         ([(HSI (Bh, n), LiDAR (Bl, n)) valid pixels per window read], whether that was the whole
         scene (row-major, so the statistics equal whole-scene ones), pixels read).
+
+    Raises:
+        Cancelled: the reporter asked to stop.
     """
     height, width = hsi.height, hsi.width
     out = []
     if height * width <= max_pixels:  # whole rows, in order
         step = max(1, max_pixels // max(1, width) // 4)
         for y0 in range(0, height, step):
+            check_cancelled(reporter)
             h = min(step, height - y0)
             a, a_ok = hsi.read_window_with_mask(0, y0, width, h)
             b, b_ok = lidar.read_window_with_mask(0, y0, width, h)
@@ -216,6 +228,7 @@ def scene_sample(hsi: WindowSource, lidar: WindowSource, max_pixels: int,
     xs = np.clip(((np.arange(gx) + 0.5) * width / gx - sx / 2).astype(int), 0, width - sx)
     for y0 in ys:
         for x0 in xs:
+            check_cancelled(reporter)
             a, a_ok = hsi.read_window_with_mask(int(x0), int(y0), sx, sy)
             b, b_ok = lidar.read_window_with_mask(int(x0), int(y0), sx, sy)
             ok = (a_ok & b_ok).reshape(-1)
@@ -236,7 +249,8 @@ def sample_stats(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray
 
 def windowed_training_data(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, p: int,
                            sample_values: int | None = None,
-                           cell: int = CELL) -> tuple[PatchGrid, tuple[np.ndarray, ...], dict]:
+                           cell: int = CELL,
+                           reporter: Reporter | None = None) -> tuple[PatchGrid, tuple[np.ndarray, ...], dict]:
     """The patch grid of the labelled pixels and band statistics, reading windows only.
 
     Args:
@@ -246,16 +260,20 @@ def windowed_training_data(hsi: WindowSource, lidar: WindowSource, labels: np.nd
         p: patch size.
         sample_values: values (pixels x (HSI + LiDAR bands)) behind the statistics; None: SAMPLE_VALUES.
         cell: side of the label-grid cells read as one window.
+        reporter: asked before each window whether to stop.
 
     Returns:
         (patch grid, (hsi mean, hsi std, lidar mean, lidar std), what was read: a dict for the log).
 
     Raises:
         InputError: every labelled pixel, or every pixel read, is nodata.
+        Cancelled: the reporter asked to stop.
     """
     max_px = max(1, (sample_values or SAMPLE_VALUES) // (hsi.bands + lidar.bands))
-    parts, whole, sampled = scene_sample(hsi, lidar, max_px if hsi.height * hsi.width <= max_px else max_px // 2)
-    grid, boxes = patch_grid(hsi, lidar, labels, p, cell, stats_budget=0 if whole else max_px // 2)
+    parts, whole, sampled = scene_sample(hsi, lidar, max_px if hsi.height * hsi.width <= max_px else max_px // 2,
+                                         reporter=reporter)
+    grid, boxes = patch_grid(hsi, lidar, labels, p, cell, stats_budget=0 if whole else max_px // 2,
+                             reporter=reporter)
     stats = sample_stats(parts + boxes)
     if stats is None and (whole or not grid.rows.size):
         what = "every pixel is" if whole else f"every pixel read ({sampled} sampled and the labelled windows) is"

@@ -217,3 +217,32 @@ def test_blocked_split_from_pixels_equals_the_dense_split():
         dense = blocked_split(labels, fraction, block, seed)
         assert np.array_equal(blocked_split_pixels(rows, cols, labels[rows, cols], width, fraction, block, seed),
                               dense[rows, cols])
+
+
+def test_cancel_while_reading_windows(hash_encoder, monkeypatch):
+    from mmlgnet_qgis.core.errors import Cancelled
+    monkeypatch.setattr(windowed, "SAMPLE_VALUES", 4 * 20_000)  # a sample of 9 windows, then the labelled ones
+    rng = np.random.default_rng(2)
+    hsi = rng.normal(300, 30, (3, 300, 400)).astype(np.float32)
+    lidar = rng.normal(5, 1, (1, 300, 400)).astype(np.float32)
+    labels = np.zeros((300, 400), np.uint8)
+    labels[rng.integers(0, 300, 30), rng.integers(0, 400, 30)] = 1
+    h_src, l_src = sources(hsi, lidar)
+
+    class CancelAfterTwelveReads:
+        def log(self, message):
+            pass
+
+        def progress(self, *args, **kwargs):
+            pass
+
+        def warning(self, message):
+            pass
+
+        def is_cancelled(self):
+            return len(h_src.reads) >= 12
+
+    with pytest.raises(Cancelled):
+        fit(h_src, l_src, labels, names_prompt_set(["a"]), hash_encoder,
+            TrainConfig(epochs=1, device="cpu", model=TINY), reporter=CancelAfterTwelveReads(), in_memory_bytes=0)
+    assert len(h_src.reads) == 12  # stopped among the labelled windows, before the next one
