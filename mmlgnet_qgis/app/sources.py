@@ -166,7 +166,7 @@ def check_wavelengths(manifest: Manifest, hsi_spec: str, reporter: Reporter,
         raise InputError(f"HSI ({hsi_spec}) has {len(here)} bands at {min(here):g}-{max(here):g} nm; the model was "
                          f"trained on {len(trained)} bands at {min(trained):g}-{max(trained):g} nm: resample the "
                          f"scene's spectra to the model's bands with --resample-bands linear (or gaussian; "
-                         f"Processing: 'Resample the HSI bands to the model's')")
+                         f"Processing: 'Resample the HSI bands to the model's band centres')")
     trained = np.array([np.nan if v is None else v for v in trained], float)  # None: a band without a centre
     here = np.asarray(here, float)
     spacing = np.median(np.abs(np.diff(trained))) if trained.size > 1 else 10.0
@@ -176,7 +176,7 @@ def check_wavelengths(manifest: Manifest, hsi_spec: str, reporter: Reporter,
         raise InputError(f"HSI ({hsi_spec}) band {worst + 1} is centred at {here[worst]:g} nm, but the model's "
                          f"band {worst + 1} was at {trained[worst]:g} nm: another sensor or band order. "
                          f"Train a model on this sensor, or resample the scene's spectra to the model's bands with "
-                         f"--resample-bands linear (or gaussian; Processing: 'Resample the HSI bands to the model's')")
+                         f"--resample-bands linear (or gaussian; Processing: 'Resample the HSI bands to the model's band centres')")
     if off.max() > 0:
         reporter.log(f"HSI band centres within {off.max():.3g} nm of the model's")
 

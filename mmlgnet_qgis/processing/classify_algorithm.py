@@ -41,7 +41,10 @@ class ClassifyAlgorithm(MMLGNetAlgorithm):
             "the outputs. HSI and LiDAR must share CRS, extent and pixel size unless 'Resample LiDAR "
             "onto the HSI grid' is ticked. A cancelled run leaves no output file.\n\n"
             "LiDAR may instead be LAS / LAZ point cloud files, rasterised onto the HSI grid as the products the "
-            "model was trained on; a model trained on a LiDAR raster needs the products named (e.g. dsm).")
+            "model was trained on; a model trained on a LiDAR raster needs the products named (e.g. dsm).\n\n"
+            "An HSI from another sensor, or a band subset, is refused unless its bands are resampled to the "
+            "model's band centres: linear in wavelength, or gaussian spectral responses when the scene states "
+            "its band widths (FWHM). Bands the scene does not cover are refused by name.")
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer("HSI", self.tr("Hyperspectral image (HSI)")))
@@ -59,8 +62,7 @@ class ClassifyAlgorithm(MMLGNetAlgorithm):
         self.addParameter(QgsProcessingParameterBoolean(
             "RESAMPLE", self.tr("Resample LiDAR onto the HSI grid"), defaultValue=False))
         self.addParameter(QgsProcessingParameterEnum(
-            "RESAMPLE_BANDS", self.tr("Resample the HSI bands to the model's (another sensor or a band subset; "
-                                      "linear in wavelength, or gaussian responses when the scene states its FWHM)"),
+            "RESAMPLE_BANDS", self.tr("Resample the HSI bands to the model's band centres"),
             self.BAND_RESAMPLING, defaultValue=0))
         amp = QgsProcessingParameterBoolean(
             "AMP", self.tr("bf16 convolutions (faster on CUDA and on CPUs with AVX512-BF16; ~99.97 % identical "
