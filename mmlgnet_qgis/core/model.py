@@ -56,8 +56,14 @@ class ModelConfig:
             raise InputError(f"modalities must be one of {MODALITIES}, got {self.modalities!r}")
 
     def to_dict(self) -> dict:
-        """Returns: the fields as a JSON-ready dict (ModelConfig(**d) rebuilds it)."""
-        return asdict(self)
+        """Returns: the fields as a JSON-ready dict (ModelConfig(**d) rebuilds it).
+
+        hsi_reduce is left out when 0, so such files stay readable by versions before it.
+        """
+        d = asdict(self)
+        if not d["hsi_reduce"]:
+            del d["hsi_reduce"]
+        return d
 
 
 def _conv(cin: int, cout: int, k: int) -> nn.Sequential:
