@@ -142,17 +142,45 @@ def speed(args):
                                                     "load_average_at_end": os.getloadavg()}, "speed": out}, indent=1))
 
 
+def int8(args):
+    """Accuracy of the saved students under --runtime onnx-int8 (and share of labels equal to float32)."""
+    torch.set_num_threads(args.threads)
+    rows = []
+    for scene in args.scenes.split(","):
+        arrays = load_scene(scene, args.data)
+        hsi, lidar, _, test = arrays
+        for name in args.configs.split(","):
+            for seed in [int(s) for s in args.seeds.split(",")]:
+                f = Path(args.models) / (f"{scene}_teacher_s{seed}.safetensors" if name.startswith("teacher")
+                                         else f"{scene}_{slug(name)}_s{seed}.safetensors")
+                if not f.exists():
+                    continue
+                model, manifest = load_model(f)
+                maps = {}
+                for rt in ("torch", "onnx-int8"):
+                    sink = ArraySink(hsi.height, hsi.width, np.uint16, 0)
+                    classify(model, manifest.normalisation, hsi, lidar, sink, tile=512, device="cpu", runtime=rt)
+                    maps[rt] = sink.array
+                rep = accuracy_report(test, maps["onnx-int8"], list(SCENES[scene].class_names))
+                row = {"scene": scene, "config": name, "seed": seed, "oa": rep["oa"], "aa": rep["aa"],
+                       "kappa": rep["kappa"], "same_as_float32": 100.0 * float((maps["torch"] == maps["onnx-int8"]).mean())}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+                Path(args.json).write_text(json.dumps({"meta": meta(args), "int8": rows}, indent=1))
+
+
 def meta(args):
     return {"command": " ".join([Path(sys.executable).name] + sys.argv), "commit": commit(),
             "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "threads": args.threads}
 
 
 def report(args):
-    acc, speed_rows, metas = [], [], []
+    acc, speed_rows, metas, int8_rows = [], [], [], []
     for f in sorted({g for p in args.inputs for g in glob.glob(p)}):
         data = json.loads(Path(f).read_text())
         metas.append(data["meta"])
         acc += data.get("accuracy", [])
+        int8_rows += data.get("int8", [])
         speed_rows += data.get("speed", [])
     lines = ["# Knowledge distillation (issue 17) — semi-synthetic HSI over real labels and LiDAR", "",
              "Teacher: the default network trained with the demo's settings (60 epochs, seed s). Students "
@@ -188,7 +216,7 @@ def report(args):
                      f"{s['aa_mean']:.2f} ± {s['aa_std']:.2f} | {s['kappa_mean']:.2f} ± {s['kappa_std']:.2f} | "
                      f"{ag} | {at} | {s['train_seconds_mean']:.0f} |")
     lines += ["", "Per seed (OA %): " + "; ".join(
-        f"{scene} {name}: " + ", ".join(f"s{r['seed']} {r['oa']:.2f}" for r in rs) for (scene, name), rs in groups.items())]
+        f"{scene} {name}: " + ", ".join(f"s{r['seed']} {r['oa']:.2f}" for r in sorted(rs, key=lambda r: r["seed"])) for (scene, name), rs in groups.items())]
     if speed_rows:
         lines += ["", "## End to end on CPU: `python -m mmlgnet_qgis classify`, 2000 x 2000 x 63-band GeoTIFF "
                   "(seed-0 Trento models, no confidence raster; benchmarks/bench_classify_cpu.py's command)", "",
@@ -196,15 +224,25 @@ def report(args):
         for r in speed_rows:
             lines.append(f"| {r['config']} | {r['runtime']} | {r['mpix_s_median']:.3f} | {r['mpix_s_best']:.3f} | "
                          f"{len(r['runs'])} |")
+    if int8_rows:
+        lines += ["", "## Accuracy under `--runtime onnx-int8` (the same model files, whole scene classified twice)", "",
+                  "| scene | model | seeds | OA % int8 | labels equal to float32 % |", "| --- | --- | --- | --- | --- |"]
+        by = {}
+        for r in int8_rows:
+            by.setdefault((r["scene"], r["config"]), []).append(r)
+        for (scene, name), rs in by.items():
+            oa = np.array([r["oa"] for r in rs])
+            lines.append(f"| {scene} | {name} | {len(rs)} | {oa.mean():.2f} ± {oa.std():.2f} | "
+                         f"{np.mean([r['same_as_float32'] for r in rs]):.2f} |")
     Path(args.out).write_text("\n".join(lines) + "\n")
     Path(args.out).with_suffix(".json").write_text(json.dumps(
-        {"meta": metas, "summary": summary, "accuracy": acc, "speed": speed_rows}, indent=1))
+        {"meta": metas, "summary": summary, "accuracy": acc, "speed": speed_rows, "int8": int8_rows}, indent=1))
     print("\n".join(lines))
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["accuracy", "speed", "report"])
+    ap.add_argument("what", choices=["accuracy", "speed", "int8", "report"])
     ap.add_argument("--data", default=None)
     ap.add_argument("--scenes", default="trento")
     ap.add_argument("--seeds", default="0,1")
@@ -219,7 +257,7 @@ def main():
     ap.add_argument("--inputs", nargs="+", default=[])
     ap.add_argument("--out", default="benchmarks/results/distill.md")
     args = ap.parse_args()
-    {"accuracy": accuracy, "speed": speed, "report": report}[args.what](args)
+    {"accuracy": accuracy, "speed": speed, "int8": int8, "report": report}[args.what](args)
 
 
 if __name__ == "__main__":
