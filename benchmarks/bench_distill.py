@@ -50,6 +50,10 @@ CONFIGS = {
     "fast distilled": (FAST, True, {}),
     "small distilled": ({"hsi_width": 12, "lidar_width": 6, "fusion_width": 24}, True, {}),
     "fast PCA-8 distilled": ({**FAST, "hsi_reduce": 8}, True, {}),
+    # settings sweep, judged on the agreement with the teacher (not on test labels)
+    "fast distilled T=1": (FAST, True, {"teacher_temperature": 1.0}),
+    "fast distilled T=4": (FAST, True, {"teacher_temperature": 4.0}),
+    "fast distilled 64 px/step": (FAST, True, {"teacher_pixels": 64}),
 }
 
 
@@ -122,7 +126,7 @@ def speed(args):
     files = [("teacher (standard)", models / "trento_teacher_s0.safetensors")]
     # "fast" has the fast distilled student's architecture, so its speed
     files += [(n, models / f"trento_{slug(n)}_s0.safetensors") for n in CONFIGS
-              if not n.startswith("teacher") and n != "fast"]
+              if not n.startswith("teacher") and n != "fast" and "T=" not in n and "px/step" not in n]
     files = [(n, f) for n, f in files if f.exists()]
     runtimes = args.runtimes.split(",")
     rows = {(n, r): [] for n, _ in files for r in runtimes}
