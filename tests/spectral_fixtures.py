@@ -52,14 +52,9 @@ def enmap_xml(centres, fwhm, gain=1e-4, offset=0.0, background=-32768, expected=
             f"{quality}</level_X>\n")
 
 
-def write_enmap_l2a(folder, cube, centres, fwhm, gain=1e-4, expected=None, xml_bands=None) -> tuple[str, str]:
-    """(B, H, W) int16 cube on the small scene's grid as an EnMAP L2A GeoTIFF product (no nodata tag in
-    the TIF: the XML's backgroundValue provides it). xml_bands: describe this many bands instead (a
-    mismatching product). Returns (tif, xml)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    tif = folder / f"{ENMAP_STEM}-SPECTRAL_IMAGE.TIF"
-    ds = gdal.GetDriverByName("GTiff").Create(str(tif), cube.shape[2], cube.shape[1], cube.shape[0], gdal.GDT_Int16)
+def write_on_grid(driver: str, path, cube, dtype) -> None:
+    """(B, H, W) cube written with a GDAL driver on the small scene's grid (EPSG and geotransform)."""
+    ds = gdal.GetDriverByName(driver).Create(str(path), cube.shape[2], cube.shape[1], cube.shape[0], dtype)
     ds.SetGeoTransform(rs.geotransform())
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(rs.EPSG)
@@ -67,6 +62,16 @@ def write_enmap_l2a(folder, cube, centres, fwhm, gain=1e-4, expected=None, xml_b
     for i, band in enumerate(cube):
         ds.GetRasterBand(i + 1).WriteArray(band)
     ds = None
+
+
+def write_enmap_l2a(folder, cube, centres, fwhm, gain=1e-4, expected=None, xml_bands=None) -> tuple[str, str]:
+    """(B, H, W) int16 cube on the small scene's grid as an EnMAP L2A GeoTIFF product (no nodata tag in
+    the TIF: the XML's backgroundValue provides it). xml_bands: describe this many bands instead (a
+    mismatching product). Returns (tif, xml)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tif = folder / f"{ENMAP_STEM}-SPECTRAL_IMAGE.TIF"
+    write_on_grid("GTiff", tif, cube, gdal.GDT_Int16)
     n = xml_bands or len(centres)
     centres = list(centres) + [centres[-1] + 10.0 * (k + 1) for k in range(n - len(centres))]
     fwhm = list(fwhm) + [fwhm[-1]] * (n - len(fwhm))
@@ -123,14 +128,7 @@ def write_prisma_l2d(path, vnir, swir, vnir_nm, swir_nm, vnir_fwhm, swir_fwhm, v
 def write_envi(path, cube, header: dict, dtype=gdal.GDT_Float32) -> str:
     """(B, H, W) cube as ENVI .img + .hdr on the small scene's grid, with extra header keys (ENVI header
     format, NV5 "ENVI Header Files": wavelength, wavelength units, fwhm, bbl, data ignore value)."""
-    ds = gdal.GetDriverByName("ENVI").Create(str(path), cube.shape[2], cube.shape[1], cube.shape[0], dtype)
-    ds.SetGeoTransform(rs.geotransform())
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(rs.EPSG)
-    ds.SetProjection(srs.ExportToWkt())
-    for i, band in enumerate(cube):
-        ds.GetRasterBand(i + 1).WriteArray(band)
-    ds = None
+    write_on_grid("ENVI", path, cube, dtype)
     hdr = Path(str(path)).with_suffix(".hdr")
     with open(hdr, "a", encoding="utf-8") as f:
         for key, value in header.items():

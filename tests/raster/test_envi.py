@@ -9,9 +9,10 @@ import os
 
 import numpy as np
 import pytest
-from osgeo import gdal, osr
+from osgeo import gdal
 
 import robustness_scene as rs
+from spectral_fixtures import write_envi
 from mmlgnet_qgis.cli import main
 from mmlgnet_qgis.core.errors import InputError
 from mmlgnet_qgis.core.model_file import read_manifest
@@ -19,23 +20,6 @@ from mmlgnet_qgis.raster.reader import RasterSource
 
 TINY = ["--patch-size", "7", "--hsi-width", "8", "--lidar-width", "4", "--fusion-width", "16", "--epochs", "20",
         "--device", "cpu", "--threads", "1"]
-
-
-def write_envi(path, cube, header: dict, dtype=gdal.GDT_Float32) -> str:
-    """(bands, h, w) cube as ENVI .img + .hdr on the small scene's grid, with extra header keys."""
-    ds = gdal.GetDriverByName("ENVI").Create(str(path), cube.shape[2], cube.shape[1], cube.shape[0], dtype)
-    ds.SetGeoTransform(rs.geotransform())
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(rs.EPSG)
-    ds.SetProjection(srs.ExportToWkt())
-    for i, band in enumerate(cube):
-        ds.GetRasterBand(i + 1).WriteArray(band)
-    ds = None
-    hdr = os.path.splitext(str(path))[0] + ".hdr"
-    with open(hdr, "a", encoding="utf-8") as f:
-        for key, value in header.items():
-            f.write(f"{key} = {value}\n")
-    return str(path)
 
 
 def listing(values) -> str:
