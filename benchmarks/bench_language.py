@@ -187,9 +187,10 @@ def report(files, md):
              f"machine: {meta.get('machine')}",
              "- same network (standard widths, patch 15), same schedule (60 epochs, AdamW 2e-3, batch 64, "
              "self-distillation), CPU, one thread per process; only the head differs.", ""]
-    heads = [r for r in rows if r.get("job") == "heads"]
-    if heads:
-        lines += ["## Heads, full training split (Trento TRLabel -> TSLabel)", "",
+    split = {"trento": "TRLabel -> TSLabel", "muufl": "mask_train_150 -> mask_test_150"}
+    for scene in sorted({r.get("scene", "trento") for r in rows if r.get("job") == "heads"}, reverse=True):
+        heads = [r for r in rows if r.get("job") == "heads" and r.get("scene", "trento") == scene]
+        lines += [f"## Heads, full training split ({scene}: {split.get(scene, '')})", "",
                   "| head | seeds | OA % | AA % | Kappa % | train s / run |", "| --- | --- | --- | --- | --- | --- |"]
         for h in HEADS:
             rs = [r for r in heads if r["head"] == h]
@@ -198,6 +199,7 @@ def report(files, md):
                 lines.append(f"| {h} | {', '.join(str(r['seed']) for r in rs)} | {a('oa').mean():.2f} ± "
                              f"{a('oa').std():.2f} | {a('aa').mean():.2f} | {a('kappa').mean():.2f} | "
                              f"{a('train_seconds').mean():.0f} |")
+        lines.append("")
     few = [r for r in rows if r.get("job") == "fewshot"]
     heads_of = {}
     for r in few:
