@@ -1,7 +1,6 @@
 """Prompt sets: JSON round trip, validation, class embeddings, shipped scene sets."""
 import json
 import re
-import time
 
 import numpy as np
 import pytest
@@ -97,12 +96,11 @@ def test_prompt_files_bytes_bom_folders_and_empty_files(tmp_path):
         load_prompt_set("x" * 5000)  # a name too long for the file system
 
 
-def test_class_count_limit_and_speed():
+def test_class_count_limit():
+    # no wall-clock bound here: timings on shared CI cores are noise (speed lives in benchmarks)
     def many(n):
         return json.dumps({"classes": [{"id": i, "name": f"c{i}", "prompts": [f"p{i}"]} for i in range(1, n + 1)]})
-    t0 = time.perf_counter()
     assert len(load_prompt_set(many(10_000)).classes) == 10_000
-    assert time.perf_counter() - t0 < 1.0, "parsing or validation is not linear in the class count"
     with pytest.raises(PromptError, match="65536 classes; at most 65535"):
         load_prompt_set(many(65_536))
 
