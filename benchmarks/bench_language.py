@@ -82,16 +82,17 @@ def few_shot(train, n, draw):
     return out
 
 
-def run_head(scene, arrays, head, seed, epochs, encoders, shots=None, draw=None):
+def run_head(scene, arrays, head, seed, epochs, encoders, shots=None, draw=None, patch=None):
     hsi, lidar, train, test = arrays
     labels = few_shot(train, shots, draw) if shots else train
     emb = embeddings(head, scene_prompt_set(scene), encoders)
     cfg = TrainConfig(epochs=epochs, seed=seed, device="cpu", head="linear" if head == "linear" else
-                      ("random" if head == "random" else "text"))
+                      ("random" if head == "random" else "text"), model={"patch_size": patch} if patch else {})
     model, hist = train_model(hsi, lidar, labels, emb, cfg)
     pred = scene_scores(model, hsi, lidar, cfg.head).argmax(0) + 1
     rep = accuracy_report(test, pred, list(SCENES[scene].class_names))
-    return {"job": "fewshot" if shots else "heads", "scene": scene, "head": head, "seed": seed, "shots": shots,
+    return {"job": "fewshot" if shots else "heads", "scene": scene, "head": head + (f" patch {patch}" if patch else ""),
+            "seed": seed, "shots": shots,
             "draw": draw, "oa": rep["oa"], "aa": rep["aa"], "kappa": rep["kappa"],
             "train_seconds": hist["seconds"][-1]}
 
@@ -192,7 +193,7 @@ def report(files, md):
         heads = [r for r in rows if r.get("job") == "heads" and r.get("scene", "trento") == scene]
         lines += [f"## Heads, full training split ({scene}: {split.get(scene, '')})", "",
                   "| head | seeds | OA % | AA % | Kappa % | train s / run |", "| --- | --- | --- | --- | --- | --- |"]
-        for h in HEADS:
+        for h in list(HEADS) + sorted({r["head"] for r in heads} - set(HEADS)):
             rs = [r for r in heads if r["head"] == h]
             if rs:
                 a = lambda k: np.array([r[k] for r in rs])  # noqa: E731
@@ -260,6 +261,7 @@ def main():
     ap.add_argument("--validation-fraction", type=float, default=0.2)
     ap.add_argument("--epochs", type=int, default=TrainConfig().epochs)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--patch-size", type=int, default=None, help="heads job: another patch size (default: the model's)")
     ap.add_argument("--out", default="language.jsonl")
     ap.add_argument("--model", help="retarget job: a trained 6-class Trento model file")
     ap.add_argument("--report", nargs="+", help="JSON-lines files to turn into --md")
@@ -287,7 +289,7 @@ def main():
         elif job == "heads":
             for seed in seeds:
                 for head in heads:
-                    emit(run_head(args.scene, arrays, head, seed, args.epochs, encoders))
+                    emit(run_head(args.scene, arrays, head, seed, args.epochs, encoders, patch=args.patch_size))
         elif job == "retarget":
             emit(run_retarget(args.model, args.data, encoders))
         elif job == "fewshot":
