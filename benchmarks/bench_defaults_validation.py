@@ -39,6 +39,9 @@ VARIANTS = {
     "distill_weight 0": {"distill_weight": 0.0},
     "label_smoothing 0": {"label_smoothing": 0.0},
     "head linear": {"head": "linear"},
+    "loss pixel2text": {"loss": "pixel2text"},
+    "dropout 0": {"model": {"dropout": 0.0}},
+    "ce_weight 1": {"ce_weight": 1.0},
 }
 
 
@@ -58,7 +61,8 @@ def run(scene: str, arrays, name: str, seed: int, fraction: float, encoders: dic
 def report(files: list[str], md: str) -> None:
     recs = [json.loads(line) for f in files for line in open(f) if line.strip()]
     meta = [r for r in recs if r.get("job") == "meta"]
-    runs = [r for r in recs if r.get("job") != "meta"]
+    # a rerun of the same (scene, variant, seed) is deterministic on CPU: keep one record
+    runs = list({(r["scene"], r["variant"], r["seed"]): r for r in recs if r.get("job") != "meta"}.values())
     lines = ["# Training defaults re-checked on validation (semi-synthetic HSI over real labels and LiDAR)", "",
              f"- commands: {'; '.join(sorted({m['command'] for m in meta}))}",
              f"- commits: {', '.join(sorted({m['commit'] for m in meta}))}; machine: {meta[0]['machine'] if meta else '?'}",
