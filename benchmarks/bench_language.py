@@ -53,6 +53,40 @@ def scene_scores(model, hsi, lidar, head, tile=128):
     return out
 
 
+@torch.no_grad()
+def scene_embeddings(model, hsi, lidar, tile=128):
+    """(D, H, W) unit pixel embeddings, through whole-tile convolution."""
+    model.eval()
+    (h, w), d = hsi.shape[1:], model.class_embeddings.shape[1]
+    out = np.zeros((d, h, w), np.float32)
+    for win in tile_windows(h, w, tile, model.cfg.patch_size // 2):
+        cut = lambda a: torch.as_tensor(reflect_pad(a[:, win.ry0:win.ry0 + win.rh, win.rx0:win.rx0 + win.rw],  # noqa: E731
+                                                    win.pad))[None]
+        out[:, win.y0:win.y0 + win.h, win.x0:win.x0 + win.w] = model(cut(hsi), cut(lidar))["embedding"][0].numpy()
+    return out
+
+
+def unknown_scores(model, emb, cos, train_mask, labels):
+    """Candidate open-set scores per pixel (higher = more like a known class)."""
+    k = cos.shape[0]
+    pred = cos.argmax(0)
+    mean = np.stack([emb[:, train_mask & (labels == c + 1)].mean(1) for c in range(k)])
+    mean /= np.linalg.norm(mean, axis=1, keepdims=True)     # each class's mean training embedding
+    logits = float(model.logit_scale.exp()) * cos
+    prob = np.exp(logits - logits.max(0))
+    top2 = np.sort(cos, 0)[-2:]
+    return {"winning prompt cosine": cos.max(0), "softmax probability": prob.max(0) / prob.sum(0),
+            "top-2 cosine margin": top2[1] - top2[0],
+            "cosine to the class's mean training embedding": np.einsum("dhw,dhw->hw", emb, mean.T[:, pred])}
+
+
+def auroc(known, unseen):
+    """P(score of a known pixel > score of an unseen one), ties half: 1 = perfect, 0.5 = chance."""
+    from scipy.stats import rankdata
+    ranks = rankdata(np.concatenate([unseen, known]))        # ties get their mean rank
+    return float((ranks[len(unseen):].sum() - len(known) * (len(known) + 1) / 2) / (len(known) * len(unseen)))
+
+
 def prepared(scene, data):
     hsi, lidar, train, test = load_scene(scene, data)
     valid = np.isfinite(hsi.array).all(0) & np.isfinite(lidar.array).all(0)
@@ -110,7 +144,8 @@ def run_openset(scene, arrays, drop, seed, epochs, encoders, fraction):
     outcome = {}
     cfg = TrainConfig(epochs=epochs, seed=seed, device="cpu", validation_fraction=fraction)
     model, hist = train_model(hsi, lidar, remap[train], embeddings("text", prompts, encoders), cfg, outcome=outcome)
-    cos = scene_scores(model, hsi, lidar, "text")
+    emb = scene_embeddings(model, hsi, lidar)
+    cos = np.einsum("dhw,kd->khw", emb, model.class_embeddings.numpy())
     ids, sim = cos.argmax(0).astype(np.uint16) + 1, cos.max(0)
     thr = np.asarray(outcome["unknown_thresholds"])
     res = {"job": "openset", "scene": scene, "dropped": full.classes[drop - 1].name, "seed": seed,
@@ -125,6 +160,13 @@ def run_openset(scene, arrays, drop, seed, epochs, encoders, fraction):
     q = lambda a: [round(float(v), 3) for v in np.percentile(a, [5, 25, 50])]  # noqa: E731
     res["winning_cosine_p5_p25_p50"] = {"validation": q(v_cos.max(1)), "test_known": q(sim[known]),
                                         "test_unseen": q(sim[unseen])}
+    fit = (remap[train] > 0) & ~val
+    scores = unknown_scores(model, emb, cos, fit, remap[train])
+    res["unknown_score_auroc"] = {name: round(auroc(sc[known], sc[unseen]), 3) for name, sc in scores.items()}
+    # an oracle operating point (reads the test labels; reported, never used to choose): the share of the
+    # unseen class flagged when the cut flags 5 % of the known test pixels
+    res["unseen_flagged_at_5pct_known"] = {name: round(100.0 * float((sc[unseen] < np.percentile(sc[known], 5)).mean()), 2)
+                                           for name, sc in scores.items()}
     curve = {f"p{p:g}": np.asarray(calibrate_thresholds(v_cos, v_y, p)) for p in (0.5, 1, 2, 5)}
     curve.update({f"cos {c:g}": np.full(len(kept), c) for c in (0.1, 0.15, 0.2, 0.25)})
     outs = [("none", ids), ("auto", apply_unknown(ids, sim, thr))]
@@ -179,6 +221,29 @@ def run_retarget(model_path, data, encoders):
     return res
 
 
+def few_shot_table(scene, few, split):
+    """Markdown lines: OA per head and shots, over the draws every head finished (paired)."""
+    heads_of = {}
+    for r in few:
+        heads_of.setdefault((r["shots"], r["draw"]), set()).add(r["head"])
+    full = max((len(v) for v in heads_of.values()), default=0)
+    few = [r for r in few if len(heads_of[(r["shots"], r["draw"])]) == full]
+    if not few:
+        return []
+    shots = sorted({r["shots"] for r in few})
+    lines = ["", f"## Few-shot ({scene}: n px per class drawn from the training split, {split.split(' ')[0]}; "
+             "OA % mean ± std over draws, seed 0)", "",
+             "| head | " + " | ".join(f"{s} px (draws)" for s in shots) + " |", "| --- |" + " --- |" * len(shots)]
+    for h in HEADS:
+        cells = []
+        for s in shots:
+            o = np.array([r["oa"] for r in few if r["head"] == h and r["shots"] == s])
+            cells.append(f"{o.mean():.2f} ± {o.std():.2f} ({o.size})" if o.size else "—")
+        if any(c != "—" for c in cells):
+            lines.append(f"| {h} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def report(files, md):
     rows = [json.loads(line) for f in files for line in Path(f).read_text().splitlines() if line.strip()]
     meta = next((r for r in rows if r.get("job") == "meta"), {})
@@ -201,24 +266,9 @@ def report(files, md):
                              f"{a('oa').std():.2f} | {a('aa').mean():.2f} | {a('kappa').mean():.2f} | "
                              f"{a('train_seconds').mean():.0f} |")
         lines.append("")
-    few = [r for r in rows if r.get("job") == "fewshot"]
-    heads_of = {}
-    for r in few:
-        heads_of.setdefault((r["shots"], r["draw"]), set()).add(r["head"])
-    full = max((len(v) for v in heads_of.values()), default=0)  # paired: only draws every head finished
-    few = [r for r in few if len(heads_of[(r["shots"], r["draw"])]) == full]
-    if few:
-        shots = sorted({r["shots"] for r in few})
-        lines += ["", "## Few-shot (n px per class drawn from TRLabel; OA % mean ± std over draws, seed 0)", "",
-                  "| head | " + " | ".join(f"{s} px (draws)" for s in shots) + " |",
-                  "| --- |" + " --- |" * len(shots)]
-        for h in HEADS:
-            cells = []
-            for s in shots:
-                o = np.array([r["oa"] for r in few if r["head"] == h and r["shots"] == s])
-                cells.append(f"{o.mean():.2f} ± {o.std():.2f} ({o.size})" if o.size else "—")
-            if any(c != "—" for c in cells):
-                lines.append(f"| {h} | " + " | ".join(cells) + " |")
+    for scene in sorted({r.get("scene", "trento") for r in rows if r.get("job") == "fewshot"}, reverse=True):
+        lines += few_shot_table(scene, [r for r in rows if r.get("job") == "fewshot"
+                                        and r.get("scene", "trento") == scene], split.get(scene, ""))
     opensets = {}
     for r in (r for r in rows if r.get("job") == "openset"):   # a rerun with the curve replaces a plain one
         key = (r["dropped"], r["seed"])
@@ -237,6 +287,13 @@ def report(files, md):
             lines.append(f"| {name} | {v['unseen_unknown_pct']:.2f} | {v['known_oa']:.2f} | "
                          f"{v['known_unknown_pct']:.2f} |")
         lines += ["", f"- without a threshold its pixels went to: {r['none']['unseen_to']}"]
+        if "unknown_score_auroc" in r:
+            lines += ["- how well each score ranks known test pixels above the unseen class's (AUROC; 1 = "
+                      "perfect, 0.5 = chance, below 0.5 = the unseen class scores higher): "
+                      + "; ".join(f"{k} {v:.3f}" for k, v in r["unknown_score_auroc"].items()),
+                      "- share of the unseen class flagged by a cut that flags 5 % of the known test pixels (an "
+                      "oracle operating point, read from the test labels): "
+                      + "; ".join(f"{k} {v:.1f} %" for k, v in r["unseen_flagged_at_5pct_known"].items())]
     for r in (r for r in rows if r.get("job") == "retarget"):
         lines += ["", f"## Prompt re-targeting without retraining ({r['model']}, test pixels of TSLabel)", "",
                   f"- three coarse prompts ({', '.join(COARSE)}): coarse OA {r['oa_coarse_prompts']:.2f} %; "
