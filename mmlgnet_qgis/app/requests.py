@@ -117,7 +117,7 @@ class TrainRequest(Request):
     epochs: int = defaults.EPOCHS
     batch_size: int = defaults.BATCH_SIZE
     lr: float = defaults.LEARNING_RATE
-    preset: str = "standard"                   # network widths: standard or fast
+    preset: str = defaults.DEFAULT_PRESET      # distilled (standard teacher -> fast student), standard or fast
     hsi_width: int | None = None               # None: the preset's
     lidar_width: int | None = None
     fusion_width: int | None = None

@@ -1,6 +1,7 @@
 """Use case: train a model on labelled pixels and write a model file (+ log, + HTML page)."""
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from ..core import defaults
@@ -15,8 +16,12 @@ from .requests import TrainRequest, TrainResult
 from .sources import opened_pair, wavelengths_of
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ..core.manifest import Manifest
     from ..core.prompts import PromptSet
+    from ..core.training import TrainConfig
+    from ..core.pipeline import WindowSource
 
 
 class _Recorder:
@@ -84,21 +89,49 @@ def _teacher_identity(path: str) -> dict:
     return {"teacher": Path(path).name, "sha256": digest.hexdigest()}
 
 
-def model_settings(req: TrainRequest) -> dict:
+def model_settings(req: TrainRequest, preset: str | None = None) -> dict:
     """The ModelConfig overrides a request asks for: the preset's widths, then explicit ones.
 
     Args:
         req: the request.
+        preset: another preset than the request's (the teacher of "distilled"); its widths are not
+            overridden by the request's explicit ones, which are the student's.
 
     Returns:
         {patch_size, hsi_width, lidar_width, fusion_width, modalities}.
     """
     if req.preset not in defaults.PRESETS:
         raise InputError(f"preset must be one of {', '.join(defaults.PRESETS)}, got {req.preset!r}")
-    widths = dict(defaults.PRESETS[req.preset])
-    widths.update({k: v for k, v in (("hsi_width", req.hsi_width), ("lidar_width", req.lidar_width),
-                                      ("fusion_width", req.fusion_width)) if v})
+    widths = dict(defaults.PRESETS[preset or req.preset])
+    if preset is None:
+        widths.update({k: v for k, v in (("hsi_width", req.hsi_width), ("lidar_width", req.lidar_width),
+                                          ("fusion_width", req.fusion_width)) if v})
     return {"patch_size": req.patch_size, **widths, "modalities": req.modalities}
+
+
+def _fit_distilled(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, prompts: PromptSet,
+                   req: TrainRequest, cfg: TrainConfig, wavelengths: list | None, rec: _Recorder) -> tuple:
+    """The "distilled" preset: the standard network first, then the student learns from it.
+
+    A scene too large to read whole trains the standard network alone (distillation reads every
+    pixel), and says so.
+    """
+    from ..core.distill import fit_student
+    from ..core.pipeline import fit, reads_whole
+    from ..core.reporter import StageReporter
+    from ..core.text_encoders import build_text_encoder
+    teacher_cfg = dataclasses.replace(cfg, model=model_settings(req, defaults.TEACHER_PRESET))
+    encoder = build_text_encoder(req.text_encoder)
+    if not reads_whole(hsi):
+        rec.warning("the scene is too large to distil on (distillation reads every pixel): training the "
+                    "standard network instead of the distilled one (--preset standard)")
+        return fit(hsi, lidar, labels, prompts, encoder, teacher_cfg, wavelengths=wavelengths, reporter=rec)
+    rec.log("distilled preset, step 1 of 2: the standard network (the teacher)")
+    teacher, teacher_manifest, _ = fit(hsi, lidar, labels, prompts, encoder, teacher_cfg, wavelengths=wavelengths,
+                                       reporter=StageReporter(rec, 0, 2))
+    rec.log("distilled preset, step 2 of 2: the fast network learns the teacher's class scores on every pixel")
+    return fit_student(hsi, lidar, labels, teacher, teacher_manifest, cfg, StageReporter(rec, 1, 2),
+                       source={"teacher": f"the {defaults.TEACHER_PRESET} network trained in the same run"})
 
 
 def run(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
@@ -149,6 +182,9 @@ def run(req: TrainRequest, reporter: Reporter | None = None) -> TrainResult:
                 from ..core.distill import fit_student
                 model, manifest, history = fit_student(hsi, lidar, labels, *teacher, cfg, rec,
                                                        source=_teacher_identity(req.teacher))
+            elif req.preset == "distilled":
+                model, manifest, history = _fit_distilled(hsi, lidar, labels, prompts, req, cfg,
+                                                          wavelengths_of(req.hsi, select), rec)
             else:
                 encoder = build_text_encoder(req.text_encoder)
                 model, manifest, history = fit(hsi, lidar, labels, prompts, encoder, cfg,

@@ -118,6 +118,12 @@ def read_whole(src: WindowSource) -> tuple[np.ndarray, np.ndarray]:
     return src.read_window_with_mask(0, 0, src.width, src.height)
 
 
+def reads_whole(hsi: WindowSource, in_memory_bytes: int | None = None) -> bool:
+    """Whether training reads this HSI whole (float32 size up to `in_memory_bytes`, None: 1 GiB) or by windows."""
+    limit = TRAIN_IN_MEMORY_BYTES if in_memory_bytes is None else in_memory_bytes
+    return 4 * hsi.bands * hsi.height * hsi.width <= limit
+
+
 def fit(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, prompt_set: PromptSet, encoder: TextEncoder,
         cfg: TrainConfig, wavelengths: list[float | None] | None = None,
         reporter: Reporter | None = None,
@@ -152,7 +158,7 @@ def fit(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, prompt_set: 
     if labels.shape != (hsi.height, hsi.width):
         raise InputError(f"training labels are {labels.shape[0]} x {labels.shape[1]} pixels, the "
                          f"{named(hsi, 'HSI')} is {hsi.height} x {hsi.width}")
-    if 4 * hsi.bands * hsi.height * hsi.width <= (TRAIN_IN_MEMORY_BYTES if in_memory_bytes is None else in_memory_bytes):
+    if reads_whole(hsi, in_memory_bytes):
         h_norm, l_norm, labels, stats, held = _whole_scene_data(hsi, lidar, labels)
     else:
         h_norm, l_norm, labels, stats, held = _windowed_data(hsi, lidar, labels, cfg, reporter)

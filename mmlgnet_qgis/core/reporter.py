@@ -59,6 +59,35 @@ def check_cancelled(reporter: Reporter | None) -> None:
         raise Cancelled()
 
 
+class StageReporter:
+    """One stage of several equal ones: progress k/n of stage s (0-based) of S is reported as s*n + k of S*n.
+
+    Args:
+        inner: the reporter of the whole run.
+        stage: this stage, 0-based.
+        stages: how many stages the run has.
+    """
+
+    def __init__(self, inner: Reporter, stage: int, stages: int) -> None:
+        self.inner, self.stage, self.stages = inner, stage, stages
+
+    def progress(self, done: float, total: float, metrics: dict | None = None) -> None:
+        """Forward as a share of the whole run."""
+        self.inner.progress(self.stage * total + done, self.stages * total, metrics)
+
+    def log(self, message: str) -> None:
+        """Forward."""
+        self.inner.log(message)
+
+    def warning(self, message: str) -> None:
+        """Forward."""
+        self.inner.warning(message)
+
+    def is_cancelled(self) -> bool:
+        """Forward."""
+        return self.inner.is_cancelled()
+
+
 class TerminalReporter:
     """The command line's reporter: one self-overwriting progress line and log lines on stderr."""
 

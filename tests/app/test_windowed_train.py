@@ -15,7 +15,7 @@ def test_train_by_windows_gives_the_whole_scene_model(small_scene, tmp_path, mon
         out, log = tmp_path / f"{name}.safetensors", tmp_path / f"{name}.log"
         app.run(TrainRequest(hsi=small_scene["hsi"], lidar=small_scene["lidar"], train_labels=small_scene["labels"],
                              prompts=small_scene["prompts"], out=str(out), epochs=2, device="cpu", seed=1,
-                             validation_fraction=0.2, threads=1, log_file=str(log),
+                             validation_fraction=0.2, threads=1, log_file=str(log), preset="standard",
                              patch_size=rs.TINY_MODEL["patch_size"],
                              **{k: v for k, v in rs.TINY_MODEL.items() if k != "patch_size"}))
         return load_model(out), Path(log).read_text()

@@ -42,10 +42,11 @@ def test_model_file_defaults_to_a_file_that_is_kept(train_dialog):
     assert not os.path.exists(str(value))  # never an existing model to overwrite
 
 
-def test_network_size_defaults_to_standard(train_dialog):
+def test_network_size_defaults_to_distilled(train_dialog):
     wrapper = train_dialog.mainWidget().wrappers["MODEL_SIZE"]
-    assert wrapper.parameterValue() == 0
-    assert wrapper.parameterDefinition().options()[0].startswith("standard")
+    assert wrapper.parameterValue() == 2
+    assert wrapper.parameterDefinition().options()[2].startswith("distilled")
+    assert wrapper.parameterDefinition().options()[0].startswith("standard")  # indices kept for saved models
 
 
 def test_default_model_path_never_overwrites(qgis_app, tmp_path, monkeypatch):

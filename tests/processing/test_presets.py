@@ -30,3 +30,42 @@ def test_fast_preset_trains_the_small_network(front, small_scene, tmp_path):
         run("mmlgnet:train", {**params, "MODEL_SIZE": 1})
     assert widths(p["out"]) == PRESETS["fast"]
     assert widths(s["model"]) != PRESETS["fast"]  # the scene's own model: widths given explicitly
+
+
+@pytest.mark.parametrize("front", ["cli", "processing"])
+def test_default_preset_trains_the_standard_teacher_then_a_distilled_fast_student(front, small_scene, tmp_path):
+    from mmlgnet_qgis import cli
+    s = small_scene
+    log = tmp_path / "train.log"
+    p = {"hsi": s["hsi"], "lidar": s["lidar"], "labels": s["labels"], "prompts": s["prompts"],
+         "out": str(tmp_path / "default.safetensors"), "device": "cpu", "text_encoder": "minilm", "epochs": 2}
+    if front == "cli":
+        assert cli.main(cli_args("train", p) + ["--log-file", str(log)]) == 0
+    else:
+        start_qgis()
+        params = processing_params("train", p)
+        del params["HSI_WIDTH"], params["LIDAR_WIDTH"], params["FUSION_WIDTH"]  # the preset's widths
+        run("mmlgnet:train", {**params, "LOG": str(log)})   # MODEL_SIZE left at its default
+    manifest = read_manifest(p["out"])
+    assert widths(p["out"]) == PRESETS["fast"]
+    teacher = manifest.distilled_from["model"]
+    assert {k: teacher[k] for k in PRESETS["standard"]} == PRESETS["standard"]
+    assert "trained in the same run" in manifest.distilled_from["teacher"]
+    text = log.read_text()
+    assert text.index("step 1 of 2") < text.index("step 2 of 2")
+    epochs = [line.split()[1] for line in text.splitlines() if line.startswith("epoch ")]
+    assert epochs == ["1/4", "2/4", "3/4", "4/4"]   # both stages on one progress scale
+
+
+def test_default_preset_on_a_scene_too_large_to_distil_trains_the_standard_network(small_scene, tmp_path,
+                                                                                   monkeypatch, capsys):
+    from mmlgnet_qgis import cli
+    from mmlgnet_qgis.core import pipeline
+    monkeypatch.setattr(pipeline, "TRAIN_IN_MEMORY_BYTES", 0)  # every scene is "larger than memory"
+    s = small_scene
+    p = {"hsi": s["hsi"], "lidar": s["lidar"], "labels": s["labels"], "prompts": s["prompts"],
+         "out": str(tmp_path / "big.safetensors"), "device": "cpu", "text_encoder": "minilm", "epochs": 2}
+    assert cli.main(cli_args("train", p)) == 0
+    assert widths(p["out"]) == PRESETS["standard"]
+    assert read_manifest(p["out"]).distilled_from is None
+    assert "too large to distil" in capsys.readouterr().err
