@@ -25,10 +25,10 @@ INT = QgsProcessingParameterNumber.Type.Integer
 DOUBLE = QgsProcessingParameterNumber.Type.Double
 # appended, never reordered: saved models and batch files store the index
 PRESETS = ["standard", "fast", "distilled"]
+# short: the combo box's width is its longest option's (the README explains the presets)
 MODEL_SIZES = ["standard: widths 64/32/128",
-               "fast: 16/8/32 (~5x faster CPU inference, 3x faster training, ~0.3-0.8 point lower accuracy)",
-               "distilled: standard trained first, then fast learns from it (its accuracy, ~3x faster "
-               "classification, ~2x training time)"]
+               "fast: 16/8/32, ~5x faster, ~0.5 point lower OA",
+               "distilled: fast, taught by standard (~3x faster)"]
 MODALITIES = list(defaults.MODALITIES)
 
 
@@ -68,6 +68,10 @@ class TrainAlgorithm(MMLGNetAlgorithm):
             "LiDAR may instead be LAS / LAZ point cloud files: they are rasterised onto the HSI grid as the "
             "chosen products (default nDSM + intensity), which the model file records so classify makes the "
             "same bands.\n\n"
+            "Network size: 'distilled' (default) trains the standard network first, then the fast one "
+            "learns its class scores on every pixel of the scene: about the standard network's accuracy, "
+            "~3x faster classification on CPU, ~2x the training time (a scene over 1 GiB of HSI trains the "
+            "standard network instead). 'standard' and 'fast' train one network.\n\n"
             "Writes one .safetensors model file (weights + prompts, class colours, normalisation), "
             "optionally a text log and an HTML page with the training curves. FINAL_TRAIN_OA is the "
             "training-set overall accuracy (%) of the last epoch. Text encoders: 'minilm' (offline), "
