@@ -135,7 +135,9 @@ def main():
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = all cores)")
     ap.add_argument("--merge", nargs="+", help="merge result JSON files of parallel runs into --out")
-    ap.add_argument("--preset", default="standard", choices=sorted(PRESETS), help="network widths")
+    # one network per run: the default "distilled" preset (a teacher, then a student) is measured by
+    # bench_distill.py ("fast distilled"), not here
+    ap.add_argument("--preset", default="standard", choices=("standard", "fast"), help="network widths")
     args = ap.parse_args()
     if args.merge:
         return merge(args.merge, args.out)
@@ -147,7 +149,7 @@ def main():
     results, json_path = {}, Path(args.out).with_suffix(".json")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     preset = {} if args.preset == "standard" else {"model": dict(PRESETS[args.preset])}
-    label = "MMLGNet (default)" if args.preset == "standard" else f"MMLGNet ({args.preset} preset)"
+    label = "MMLGNet (standard)" if args.preset == "standard" else f"MMLGNet ({args.preset} preset)"
     meta["settings"]["preset"] = args.preset
     jobs = [(s, label, preset, None, args.seeds) for s in args.scenes.split(",")]
     if not args.no_ablations:
