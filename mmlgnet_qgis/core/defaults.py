@@ -24,7 +24,7 @@ TEACHER_PIXELS = 128       # scene pixels (labelled or not) drawn per training s
 # 95.31 (MUUFL), semi-synthetic HSI (benchmarks/results/accuracy_fast.md, inference_fast.md).
 # "distilled" (the default): the standard network is trained first as the teacher, then the fast
 # network learns its soft class scores on every pixel of the scene (core/distill.py); the model file
-# is the student. Measured (5 / 3 seeds): Trento 97.10 vs the teacher's 97.14, MUUFL 95.80 vs 95.28
+# is the student. Measured (5 seeds): Trento 97.10 vs the teacher's 97.14, MUUFL 95.80 vs 95.27
 # (benchmarks/results/distill.md); classify 0.755 vs 0.175 Mpix/s float32 end to end on 2 idle cores
 # (benchmarks/results/inference_cpu_default.md).
 PRESETS = {
