@@ -27,10 +27,11 @@ TEACHER_PIXELS = 128       # scene pixels (labelled or not) drawn per training s
 # is the student. Measured (5 seeds): Trento 97.10 vs the teacher's 97.14, MUUFL 95.80 vs 95.27
 # (benchmarks/results/distill.md); classify 0.755 vs 0.175 Mpix/s float32 end to end on 2 idle cores
 # (benchmarks/results/inference_cpu_default.md).
+FAST_WIDTHS = {"hsi_width": 16, "lidar_width": 8, "fusion_width": 32}
 PRESETS = {
     "standard": {"hsi_width": HSI_WIDTH, "lidar_width": LIDAR_WIDTH, "fusion_width": FUSION_WIDTH},
-    "fast": {"hsi_width": 16, "lidar_width": 8, "fusion_width": 32},
-    "distilled": {"hsi_width": 16, "lidar_width": 8, "fusion_width": 32},
+    "fast": dict(FAST_WIDTHS),
+    "distilled": dict(FAST_WIDTHS),   # the student's widths
 }
 DEFAULT_PRESET = "distilled"
 TEACHER_PRESET = "standard"   # the teacher "distilled" trains first
