@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..core.errors import InputError
 from ..core.lidar_products import DEFAULT_FILL_RADIUS, DEFAULT_PRODUCTS, is_point_cloud, parse_products
-from ..core.reporter import Reporter
+from ..core.reporter import ForwardingReporter, Reporter
 
 if TYPE_CHECKING:
     from ..core.pipeline import ArraySource, WindowSource
@@ -105,23 +105,8 @@ def rasterised_source(spec: str, hsi: WindowSource, scene: str | None, options: 
     return ArraySource(bands, name=f"LiDAR ({spec}: {','.join(options.products)})")
 
 
-class _Quiet:
+class _Quiet(ForwardingReporter):
     """Logs and cancel pass through; the points-read progress would fight the caller's bar."""
-
-    def __init__(self, reporter: Reporter) -> None:
-        self.reporter = reporter
 
     def progress(self, done: float, total: float, metrics: dict | None = None) -> None:
         """Dropped."""
-
-    def log(self, message: str) -> None:
-        """Forward."""
-        self.reporter.log(message)
-
-    def warning(self, message: str) -> None:
-        """Forward."""
-        self.reporter.warning(message)
-
-    def is_cancelled(self) -> bool:
-        """Forward."""
-        return self.reporter.is_cancelled()

@@ -59,21 +59,19 @@ def check_cancelled(reporter: Reporter | None) -> None:
         raise Cancelled()
 
 
-class StageReporter:
-    """One stage of several equal ones: progress k/n of stage s (0-based) of S is reported as s*n + k of S*n.
+class ForwardingReporter:
+    """Passes everything to an inner reporter; subclasses change what progress means.
 
     Args:
-        inner: the reporter of the whole run.
-        stage: this stage, 0-based.
-        stages: how many stages the run has.
+        inner: the reporter to forward to.
     """
 
-    def __init__(self, inner: Reporter, stage: int, stages: int) -> None:
-        self.inner, self.stage, self.stages = inner, stage, stages
+    def __init__(self, inner: Reporter) -> None:
+        self.inner = inner
 
     def progress(self, done: float, total: float, metrics: dict | None = None) -> None:
-        """Forward as a share of the whole run."""
-        self.inner.progress(self.stage * total + done, self.stages * total, metrics)
+        """Forward."""
+        self.inner.progress(done, total, metrics)
 
     def log(self, message: str) -> None:
         """Forward."""
@@ -86,6 +84,24 @@ class StageReporter:
     def is_cancelled(self) -> bool:
         """Forward."""
         return self.inner.is_cancelled()
+
+
+class StageReporter(ForwardingReporter):
+    """One stage of several equal ones: progress k/n of stage s (0-based) of S is reported as s*n + k of S*n.
+
+    Args:
+        inner: the reporter of the whole run.
+        stage: this stage, 0-based.
+        stages: how many stages the run has.
+    """
+
+    def __init__(self, inner: Reporter, stage: int, stages: int) -> None:
+        super().__init__(inner)
+        self.stage, self.stages = stage, stages
+
+    def progress(self, done: float, total: float, metrics: dict | None = None) -> None:
+        """Forward as a share of the whole run."""
+        self.inner.progress(self.stage * total + done, self.stages * total, metrics)
 
 
 class TerminalReporter:
