@@ -38,32 +38,30 @@ HEADS = ("text", "random", "linear", "clip-random")
 
 
 @torch.no_grad()
+def scene_map(model, hsi, lidar, channels, pick, with_aux=False, tile=128):
+    """(channels, H, W): pick(model output) of every tile, through whole-tile convolution."""
+    model.eval()
+    h, w = hsi.shape[1:]
+    out = np.zeros((channels, h, w), np.float32)
+    for win in tile_windows(h, w, tile, model.cfg.patch_size // 2):
+        cut = lambda a: torch.as_tensor(reflect_pad(a[:, win.ry0:win.ry0 + win.rh, win.rx0:win.rx0 + win.rw],  # noqa: E731
+                                                    win.pad))[None]
+        out[:, win.y0:win.y0 + win.h, win.x0:win.x0 + win.w] = pick(model(cut(hsi), cut(lidar), with_aux=with_aux))[0].numpy()
+    return out
+
+
 def scene_scores(model, hsi, lidar, head, tile=128):
-    """(K, H, W): cosines (text heads) or classifier logits (linear), through whole-tile convolution."""
-    model.eval()
-    k, (h, w) = model.class_embeddings.shape[0], hsi.shape[1:]
-    out = np.zeros((k, h, w), np.float32)
-    for win in tile_windows(h, w, tile, model.cfg.patch_size // 2):
-        cut = lambda a: torch.as_tensor(reflect_pad(a[:, win.ry0:win.ry0 + win.rh, win.rx0:win.rx0 + win.rw],  # noqa: E731
-                                                    win.pad))[None]
-        res = model(cut(hsi), cut(lidar), with_aux=head == "linear")
-        s = res["ce_logits"] if head == "linear" else torch.einsum("bdhw,kd->bkhw", res["embedding"],
-                                                                      model.class_embeddings)
-        out[:, win.y0:win.y0 + win.h, win.x0:win.x0 + win.w] = s[0].numpy()
-    return out
+    """(K, H, W): cosines (text heads) or classifier logits (linear)."""
+    k = model.class_embeddings.shape[0]
+    if head == "linear":
+        return scene_map(model, hsi, lidar, k, lambda res: res["ce_logits"], with_aux=True, tile=tile)
+    return scene_map(model, hsi, lidar, k, lambda res: torch.einsum("bdhw,kd->bkhw", res["embedding"],
+                                                                      model.class_embeddings), tile=tile)
 
 
-@torch.no_grad()
 def scene_embeddings(model, hsi, lidar, tile=128):
-    """(D, H, W) unit pixel embeddings, through whole-tile convolution."""
-    model.eval()
-    (h, w), d = hsi.shape[1:], model.class_embeddings.shape[1]
-    out = np.zeros((d, h, w), np.float32)
-    for win in tile_windows(h, w, tile, model.cfg.patch_size // 2):
-        cut = lambda a: torch.as_tensor(reflect_pad(a[:, win.ry0:win.ry0 + win.rh, win.rx0:win.rx0 + win.rw],  # noqa: E731
-                                                    win.pad))[None]
-        out[:, win.y0:win.y0 + win.h, win.x0:win.x0 + win.w] = model(cut(hsi), cut(lidar))["embedding"][0].numpy()
-    return out
+    """(D, H, W) unit pixel embeddings."""
+    return scene_map(model, hsi, lidar, model.class_embeddings.shape[1], lambda res: res["embedding"], tile=tile)
 
 
 def unknown_scores(model, emb, cos, train_mask, labels):
