@@ -23,6 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_accuracy import commit, machine  # noqa: E402
 from bench_language import embeddings, prepared  # noqa: E402
+from mmlgnet_qgis.core import defaults  # noqa: E402
+from mmlgnet_qgis.core.distill import scene_logits  # noqa: E402
 from mmlgnet_qgis.core.prompts import scene_prompt_set  # noqa: E402
 from mmlgnet_qgis.core.training import TrainConfig, train_model  # noqa: E402
 
@@ -43,14 +45,26 @@ VARIANTS = {
     "dropout 0": {"model": {"dropout": 0.0}},
     "ce_weight 1": {"ce_weight": 1.0},
 }
+# The distilled preset: a standard teacher (prompt or plain-classifier head) trained on the same
+# split, then the fast student; the student's validation OA is the score.
+TEACHERS = {"distilled (text teacher)": "text", "distilled (linear teacher)": "linear"}
 
 
 def run(scene: str, arrays, name: str, seed: int, fraction: float, encoders: dict) -> dict:
     hsi, lidar, train, _test = arrays  # the test split is never looked at
-    cfg = TrainConfig(seed=seed, device="cpu", validation_fraction=fraction, **VARIANTS[name])
     emb = embeddings("text", scene_prompt_set(scene), encoders)
     outcome: dict = {}
-    _model, hist = train_model(hsi, lidar, train, emb, cfg, outcome=outcome)
+    if name in TEACHERS:  # the same blocked split (same seed, patch and labels) for teacher and student
+        tcfg = TrainConfig(seed=seed, device="cpu", validation_fraction=fraction, head=TEACHERS[name],
+                           model=dict(defaults.PRESETS[defaults.TEACHER_PRESET]))
+        teacher, _ = train_model(hsi, lidar, train, emb, tcfg)
+        cfg = TrainConfig(seed=seed, device="cpu", validation_fraction=fraction,
+                          model=dict(defaults.PRESETS["distilled"]))
+        logits = scene_logits(teacher, hsi, lidar, head=TEACHERS[name])
+        _model, hist = train_model(hsi, lidar, train, emb, cfg, outcome=outcome, teacher_logits=logits)
+    else:
+        cfg = TrainConfig(seed=seed, device="cpu", validation_fraction=fraction, **VARIANTS[name])
+        _model, hist = train_model(hsi, lidar, train, emb, cfg, outcome=outcome)
     val = hist["val_oa"]
     return {"scene": scene, "variant": name, "seed": seed, "validation_fraction": fraction,
             "validation_pixels": outcome["validation_pixels"], "val_oa_last": val[-1],
@@ -75,7 +89,7 @@ def report(files: list[str], md: str) -> None:
         lines += [f"## {scene} ({rows[0]['validation_pixels']} validation px per run)", "",
                   "| variant | seeds | val OA last epoch % | val OA best epoch % | best epoch | vs defaults |",
                   "| --- | --- | --- | --- | --- | --- |"]
-        for name in VARIANTS:
+        for name in [*VARIANTS, *TEACHERS]:
             rs = [r for r in rows if r["variant"] == name]
             if not rs:
                 continue
@@ -93,7 +107,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=None)
     ap.add_argument("--scene", default="trento")
-    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--variants", default=",".join(VARIANTS), help=f"also: {', '.join(TEACHERS)}")
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--validation-fraction", type=float, default=0.2)
     ap.add_argument("--threads", type=int, default=1)

@@ -33,27 +33,31 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 from bench_accuracy import commit, load_scene, machine  # noqa: E402
 from mmlgnet_qgis.core import defaults  # noqa: E402
-from mmlgnet_qgis.core.distill import fit_student  # noqa: E402
+from mmlgnet_qgis.core.distill import fit_student, scene_logits  # noqa: E402
 from mmlgnet_qgis.core.metrics import accuracy_report  # noqa: E402
 from mmlgnet_qgis.core.model_file import load_model, save_model  # noqa: E402
-from mmlgnet_qgis.core.pipeline import ArraySink, classify, fit  # noqa: E402
+from mmlgnet_qgis.core.normalization import normalise  # noqa: E402
+from mmlgnet_qgis.core.pipeline import ArraySink, classify, fit, read_whole  # noqa: E402
 from mmlgnet_qgis.core.prompts import scene_prompt_set  # noqa: E402
 from mmlgnet_qgis.core.scenes import SCENES  # noqa: E402
 from mmlgnet_qgis.core.text_encoders import build_text_encoder  # noqa: E402
 from mmlgnet_qgis.core.training import TrainConfig  # noqa: E402
 
 FAST = dict(defaults.PRESETS["fast"])
-# name -> (ModelConfig overrides, distilled?, extra TrainConfig settings)
+# name -> (ModelConfig overrides, the teacher it learns from (None: trained alone), extra TrainConfig settings);
+# names starting with "teacher" are the teachers, trained once per scene and seed
 CONFIGS = {
-    "teacher (standard)": ({}, False, {}),
-    "fast": (FAST, False, {}),
-    "fast distilled": (FAST, True, {}),
-    "small distilled": ({"hsi_width": 12, "lidar_width": 6, "fusion_width": 24}, True, {}),
-    "fast PCA-8 distilled": ({**FAST, "hsi_reduce": 8}, True, {}),
+    "teacher (standard)": ({}, None, {}),
+    "teacher (linear)": ({}, None, {"head": "linear"}),   # the same network, a plain classifier, no text
+    "fast": (FAST, None, {}),
+    "fast distilled": (FAST, "teacher (standard)", {}),
+    "fast distilled (linear teacher)": (FAST, "teacher (linear)", {}),
+    "small distilled": ({"hsi_width": 12, "lidar_width": 6, "fusion_width": 24}, "teacher (standard)", {}),
+    "fast PCA-8 distilled": ({**FAST, "hsi_reduce": 8}, "teacher (standard)", {}),
     # settings sweep, judged on the agreement with the teacher (not on test labels)
-    "fast distilled T=1": (FAST, True, {"teacher_temperature": 1.0}),
-    "fast distilled T=4": (FAST, True, {"teacher_temperature": 4.0}),
-    "fast distilled 64 px/step": (FAST, True, {"teacher_pixels": 64}),
+    "fast distilled T=1": (FAST, "teacher (standard)", {"teacher_temperature": 1.0}),
+    "fast distilled T=4": (FAST, "teacher (standard)", {"teacher_temperature": 4.0}),
+    "fast distilled 64 px/step": (FAST, "teacher (standard)", {"teacher_pixels": 64}),
 }
 
 
@@ -61,18 +65,30 @@ def slug(text):
     return "".join(c if c.isalnum() else "-" for c in text).strip("-")
 
 
+def class_map(model, manifest, hsi, lidar):
+    """Class ids (0 = nodata) by prompt, or by the plain classifier for a linear-head teacher."""
+    if manifest.training.get("config", {}).get("head", "text") == "text":
+        sink = ArraySink(hsi.height, hsi.width, np.uint16, 0)
+        classify(model, manifest.normalisation, hsi, lidar, sink, tile=512, device="cpu")
+        return sink.array
+    (h, h_ok), (l, l_ok) = read_whole(hsi), read_whole(lidar)
+    valid, norm = h_ok & l_ok, manifest.normalisation
+    logits = scene_logits(model, normalise(h, norm["hsi_mean"], norm["hsi_std"], valid),
+                          normalise(l, norm["lidar_mean"], norm["lidar_std"], valid), valid, head="linear")
+    return np.where(valid, np.nan_to_num(logits).argmax(0) + 1, 0).astype(np.uint16)
+
+
 def score(model, manifest, arrays, scene, teacher_map=None):
     hsi, lidar, _, test = arrays
-    sink = ArraySink(hsi.height, hsi.width, np.uint16, 0)
-    classify(model, manifest.normalisation, hsi, lidar, sink, tile=512, device="cpu")
-    rep = accuracy_report(test, sink.array, list(SCENES[scene].class_names))
+    predicted = class_map(model, manifest, hsi, lidar)
+    rep = accuracy_report(test, predicted, list(SCENES[scene].class_names))
     out = {"oa": rep["oa"], "aa": rep["aa"], "kappa": rep["kappa"],
            "per_class": [c["accuracy"] for c in rep["per_class"]]}
     if teacher_map is not None:
         valid = teacher_map > 0
-        out["agree_scene"] = 100.0 * float((sink.array[valid] == teacher_map[valid]).mean())
-        out["agree_test"] = 100.0 * float((sink.array[test > 0] == teacher_map[test > 0]).mean())
-    return out, sink.array
+        out["agree_scene"] = 100.0 * float((predicted[valid] == teacher_map[valid]).mean())
+        out["agree_test"] = 100.0 * float((predicted[test > 0] == teacher_map[test > 0]).mean())
+    return out, predicted
 
 
 def accuracy(args):
@@ -86,29 +102,29 @@ def accuracy(args):
         arrays = load_scene(scene, args.data)
         hsi, lidar, train, _ = arrays
         for seed in [int(s) for s in args.seeds.split(",")]:
-            teacher_file = models / f"{scene}_teacher_s{seed}.safetensors"
-            teacher_map = None
+            teachers = {}   # name -> (model, manifest, class map): a linear teacher is never written
             for name in names:
-                over, distilled, extra = CONFIGS[name]
+                over, teacher_name, extra = CONFIGS[name]
                 cfg = TrainConfig(epochs=args.epochs, seed=seed, device="cpu", model=dict(over), **extra)
                 t0 = time.perf_counter()
-                if name.startswith("teacher") and not teacher_file.exists():
-                    model, manifest, _ = fit(hsi, lidar, train, scene_prompt_set(scene), encoder, cfg)
-                    save_model(teacher_file, model, manifest)
-                elif name.startswith("teacher"):
-                    model, manifest = load_model(teacher_file)
-                elif distilled:
-                    teacher, tman = load_model(teacher_file)
+                if teacher_name is not None and teacher_name not in teachers:
+                    sys.exit(f"{name} learns from {teacher_name}: list that first in --configs")
+                file = models / f"{scene}_{'teacher' if name == 'teacher (standard)' else slug(name)}_s{seed}.safetensors"
+                loaded = name == "teacher (standard)" and file.exists()
+                if loaded:
+                    model, manifest = load_model(file)
+                elif teacher_name is not None:
+                    teacher, tman, _ = teachers[teacher_name]
                     model, manifest, _ = fit_student(hsi, lidar, train, teacher, tman, cfg,
-                                                     source={"teacher": teacher_file.name})
+                                                     source={"teacher": teacher_name})
                 else:
                     model, manifest, _ = fit(hsi, lidar, train, scene_prompt_set(scene), encoder, cfg)
                 wall = time.perf_counter() - t0
-                if not name.startswith("teacher"):
-                    save_model(models / f"{scene}_{slug(name)}_s{seed}.safetensors", model, manifest)
-                res, labels = score(model, manifest, arrays, scene, teacher_map)
+                if cfg.head == "text" and not loaded:
+                    save_model(file, model, manifest)
+                res, labels = score(model, manifest, arrays, scene, teachers.get(teacher_name, (0, 0, None))[2])
                 if name.startswith("teacher"):
-                    teacher_map = labels
+                    teachers[name] = (model, manifest, labels)
                 row = {"scene": scene, "config": name, "seed": seed, **res, "model": manifest.model,
                        "train_seconds": float(manifest.training.get("seconds", wall)), "wall_seconds": wall,
                        "distilled_from": manifest.distilled_from}

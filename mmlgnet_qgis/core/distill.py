@@ -1,11 +1,13 @@
-"""Knowledge distillation: a smaller student learns a trained teacher's soft cosine logits.
+"""Knowledge distillation: a smaller student learns a trained teacher's soft class scores.
 
-The teacher classifies the whole training scene once (tiled inference, exact per pixel); each
+The teacher classifies the whole training scene once (tiled inference, exact per pixel): its
+scaled cosines to the prompts, or, for a teacher trained with a plain linear classifier and no
+text (the distilled preset's, `defaults.TEACHER_HEAD`), that classifier's logits. Each
 training step of the student then adds, to its usual loss on labelled pixels, the
 temperature-scaled KL divergence from the teacher's class distribution on pixels drawn from
 every valid pixel of the scene: unlabelled pixels are free supervision. The student takes the
-teacher's class embeddings, prompts, text encoder and normalisation, so it is an ordinary model
-file; its manifest records `distilled_from`.
+teacher's prompts (their embeddings), text encoder and normalisation and always classifies by
+prompt, so it is an ordinary model file; its manifest records `distilled_from`.
 """
 from __future__ import annotations
 
@@ -47,7 +49,7 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
 
 @torch.no_grad()
 def scene_logits(model: MMLGNet, hsi: np.ndarray, lidar: np.ndarray, valid: np.ndarray | None = None,
-                 tile: int = 256) -> np.ndarray:
+                 tile: int = 256, head: str = "text") -> np.ndarray:
     """A model's logits (scaled cosines) for every pixel of in-memory normalised rasters.
 
     Tiled as classification is (halo-padded tiles, reflect padding only at the scene edge), so
@@ -59,6 +61,7 @@ def scene_logits(model: MMLGNet, hsi: np.ndarray, lidar: np.ndarray, valid: np.n
         lidar: (Bl, H, W) normalised LiDAR.
         valid: (H, W) bool; invalid pixels get NaN. None: all valid.
         tile: tile side in pixels.
+        head: text: the scaled cosines to the class prompts; linear: the plain classifier's logits.
 
     Returns:
         (K, H, W) float32 logits.
@@ -71,7 +74,8 @@ def scene_logits(model: MMLGNet, hsi: np.ndarray, lidar: np.ndarray, valid: np.n
         sl = (slice(None), slice(win.ry0, win.ry0 + win.rh), slice(win.rx0, win.rx0 + win.rw))
         h = torch.as_tensor(reflect_pad(hsi[sl], win.pad), dtype=torch.float32)[None]
         l = torch.as_tensor(reflect_pad(lidar[sl], win.pad), dtype=torch.float32)[None]
-        out[:, win.y0:win.y0 + win.h, win.x0:win.x0 + win.w] = net(h, l)["logits"][0].numpy()
+        res = net(h, l, with_aux=head == "linear")
+        out[:, win.y0:win.y0 + win.h, win.x0:win.x0 + win.w] = res["ce_logits" if head == "linear" else "logits"][0].numpy()
     if valid is not None:
         out[:, ~valid] = np.nan
     return out
@@ -175,11 +179,12 @@ def fit_student(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, teac
     del h_raw, l_raw
     labels = np.where(valid, labels, 0)
     t0 = time.perf_counter()
-    target = scene_logits(teacher, h, l, valid)
+    teacher_head = tm.training.get("config", {}).get("head", "text")
+    target = scene_logits(teacher, h, l, valid, head=teacher_head)
     seconds_teacher = time.perf_counter() - t0
     reporter.log(f"teacher logits over {int(valid.sum())} valid pixels in {seconds_teacher:.1f} s")
     outcome: dict = {}
-    emb = teacher.class_embeddings.detach().cpu().numpy()
+    emb = np.asarray(tm.class_embeddings, np.float32)   # the prompts' (a linear teacher holds none)
     model, history = train_model(h, l, labels, emb, cfg, reporter, outcome, teacher_logits=target)
     student = scene_logits(model, h, l, valid)
     agree = {"agreement_valid": agreement(student, target, valid),
@@ -197,7 +202,7 @@ def fit_student(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, teac
         "seconds": history["seconds"][-1] + seconds_teacher, "final_loss": history["loss"][-1],
         "final_train_oa": history["train_oa"][-1]}
     manifest.distilled_from = {
-        **(source or {}), "model": dict(tm.model), "weight": cfg.teacher_weight,
+        **(source or {}), "model": dict(tm.model), "head": teacher_head, "weight": cfg.teacher_weight,
         "temperature": cfg.teacher_temperature, "pixels_per_step": cfg.teacher_pixels,
         "scene_pixels": int(valid.sum()), **agree}
     return model, manifest, history

@@ -53,10 +53,16 @@ def save_model(path: str | os.PathLike, model: MMLGNet, manifest: Manifest | dic
         path: the .safetensors file.
         model: the network; its config and class embeddings go into the manifest.
         manifest: the manifest (a dict is accepted for tests of damaged files).
+
+    Raises:
+        InputError: a linear-head network (it classifies without the prompts, so it only teaches).
     """
     from safetensors.torch import save_file
     path = Path(path)
     full = manifest.to_dict() if isinstance(manifest, Manifest) else dict(manifest)
+    if full.get("training", {}).get("config", {}).get("head", "text") != "text":
+        raise InputError(f"not writing {path}: a network trained without prompts (head "
+                         f"{full['training']['config']['head']!r}) cannot classify by prompt; it only teaches a student")
     full.update({"format": FORMAT, "format_version": FORMAT_VERSION, "model": model.cfg.to_dict(),
                  "class_embeddings": model.class_embeddings.cpu().numpy().tolist()})
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()

@@ -167,14 +167,13 @@ def fit(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, prompt_set: 
     emb = class_embeddings(prompt_set, encoder)
     reporter.log(f"encoded {len(prompt_set.classes)} class prompts with {encoder.identity()['model']} "
                  f"({emb.shape[1]}-d) in {time.perf_counter() - t0:.1f} s")
-    if cfg.head == "linear":
-        raise InputError("the linear head has no prompts to classify with; it is for benchmarks (train_model)")
     outcome: dict = {}
     model, history = train_model(h_norm, l_norm, labels, emb, cfg, reporter, outcome, held=held)
     manifest = Manifest(
         hsi_bands=hsi.bands, lidar_bands=lidar.bands, model=model.cfg.to_dict(),
         classes=[ClassInfo(c.id, c.name, c.color) for c in prompt_set.classes],
-        text_encoder=encoder.identity(), class_embeddings=model.class_embeddings.numpy().tolist(),
+        # the prompts' embeddings: a linear-head network (a teacher, never written) holds random prototypes
+        text_encoder=encoder.identity(), class_embeddings=emb.tolist(),
         normalisation={"hsi_mean": h_mean.tolist(), "hsi_std": h_std.tolist(),
                        "lidar_mean": l_mean.tolist(), "lidar_std": l_std.tolist()},
         prompts=prompt_set, wavelengths_nm=wavelengths, history=history,

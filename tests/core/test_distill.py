@@ -166,3 +166,38 @@ def test_a_pca_front_end_starts_as_whitened_principal_components_and_stays_exact
     loaded, lman = load_model(tmp_path / "m.safetensors")
     assert lman.model["hsi_reduce"] == 3
     assert np.allclose(scene_logits(loaded, hsi, lidar), whole, atol=1e-5)
+
+
+def test_a_plain_classifier_teaches_a_prompt_student_and_is_never_written(trained_teacher, tmp_path):
+    """The same network with a linear head (no text) as the teacher: the student keeps the prompts."""
+    hsi, lidar, train, _, tman = trained_teacher
+    norm = tman.normalisation
+    z = lambda a, k: ((a - np.array(norm[f"{k}_mean"], np.float32)[:, None, None])  # noqa: E731
+                      / np.array(norm[f"{k}_std"], np.float32)[:, None, None])
+    h, l = z(hsi, "hsi"), z(lidar, "lidar")
+    prompts = np.asarray(tman.class_embeddings, np.float32)
+    cfg = TrainConfig(epochs=20, seed=0, device="cpu", head="linear", label_smoothing=0.0,
+                      model={"patch_size": 7, "hsi_width": 8, "lidar_width": 4, "fusion_width": 12})
+    linear, _ = train_model(h, l, train, prompts, cfg)
+    assert not np.allclose(linear.class_embeddings.numpy(), prompts)   # it holds random prototypes
+    lman = Manifest.from_dict({**tman.to_dict(), "training": {"config": cfg.to_dict()}, "format": "mmlgnet-model",
+                               "format_version": 1}, "linear")
+    t_logits = scene_logits(linear, h, l, tile=256, head="linear")
+    assert np.allclose(scene_logits(linear, h, l, tile=7, head="linear"), t_logits, atol=1e-4)
+    assert not np.allclose(scene_logits(linear, h, l, tile=256), t_logits, atol=1e-2)  # not the cosine logits
+    agree = {}
+    for weight in (1.0, 0.0):   # with and without the teacher's scores
+        scfg = TrainConfig(epochs=25, batch_size=16, seed=1, device="cpu", model=dict(STUDENT), teacher_pixels=64,
+                           teacher_weight=weight, teacher_temperature=1.0)
+        student, manifest, _ = fit_student(ArraySource(hsi, "HSI"), ArraySource(lidar, "LiDAR"), train, linear,
+                                           lman, scfg)
+        agree[weight] = (scene_logits(student, h, l).argmax(0) == t_logits.argmax(0)).mean()
+        # measured against the linear logits, and classifying by the prompts
+        assert abs(manifest.distilled_from["agreement_valid"] - 100 * agree[weight]) < 1e-6
+        assert manifest.distilled_from["head"] == "linear"
+        assert np.allclose(student.class_embeddings.numpy(), prompts, atol=1e-6)
+    assert agree[1.0] > agree[0.0] + 0.03, agree
+    save_model(tmp_path / "student.safetensors", student, manifest)
+    with pytest.raises(InputError, match="head 'linear'.*only teaches"):
+        save_model(tmp_path / "linear.safetensors", linear, lman)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["student.safetensors"]
