@@ -50,21 +50,31 @@ VARIANTS = {
 TEACHERS = {"distilled (text teacher)": "text", "distilled (linear teacher)": "linear"}
 
 
-def run(scene: str, arrays, name: str, seed: int, fraction: float, encoders: dict) -> dict:
+def train_variant(arrays, name: str, seed: int, emb: np.ndarray, fraction: float, held=None) -> tuple:
+    """Train one variant; its validation pixels: `held` (one bool per labelled pixel), else blocked by `fraction`.
+
+    Returns:
+        (history, outcome) of the scored network (the student, for a distilled variant).
+    """
     hsi, lidar, train, _test = arrays  # the test split is never looked at
-    emb = embeddings("text", scene_prompt_set(scene), encoders)
     outcome: dict = {}
-    if name in TEACHERS:  # the same blocked split (same seed, patch and labels) for teacher and student
+    if name in TEACHERS:  # the same validation pixels (same seed, patch and labels, or `held`) for both
         tcfg = TrainConfig(seed=seed, device="cpu", validation_fraction=fraction, head=TEACHERS[name],
                            model=dict(defaults.PRESETS[defaults.TEACHER_PRESET]))
-        teacher, _ = train_model(hsi, lidar, train, emb, tcfg)
+        teacher, _ = train_model(hsi, lidar, train, emb, tcfg, held=held)
         cfg = TrainConfig(seed=seed, device="cpu", validation_fraction=fraction,
                           model=dict(defaults.PRESETS["distilled"]))
         logits = scene_logits(teacher, hsi, lidar, head=TEACHERS[name])
-        _model, hist = train_model(hsi, lidar, train, emb, cfg, outcome=outcome, teacher_logits=logits)
+        _model, hist = train_model(hsi, lidar, train, emb, cfg, outcome=outcome, teacher_logits=logits, held=held)
     else:
         cfg = TrainConfig(seed=seed, device="cpu", validation_fraction=fraction, **VARIANTS[name])
-        _model, hist = train_model(hsi, lidar, train, emb, cfg, outcome=outcome)
+        _model, hist = train_model(hsi, lidar, train, emb, cfg, outcome=outcome, held=held)
+    return hist, outcome
+
+
+def run(scene: str, arrays, name: str, seed: int, fraction: float, encoders: dict) -> dict:
+    emb = embeddings("text", scene_prompt_set(scene), encoders)
+    hist, outcome = train_variant(arrays, name, seed, emb, fraction)
     val = hist["val_oa"]
     return {"scene": scene, "variant": name, "seed": seed, "validation_fraction": fraction,
             "validation_pixels": outcome["validation_pixels"], "val_oa_last": val[-1],
@@ -72,11 +82,52 @@ def run(scene: str, arrays, name: str, seed: int, fraction: float, encoders: dic
             "train_seconds": hist["seconds"][-1]}
 
 
+def component_folds(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """Fold (0..folds-1) of each labelled pixel, in `np.nonzero(labels)` order: whole connected regions.
+
+    Each class's 8-connected regions are dealt, largest first, to the fold holding the fewest of that
+    class's pixels so far; a class with one region is never held out (it would lose all its training).
+    """
+    from scipy import ndimage
+    fold = np.full(labels.shape, -1, np.int64)
+    rng = np.random.default_rng(seed)
+    for c in np.unique(labels[labels > 0]):
+        regions, n = ndimage.label(labels == c, structure=np.ones((3, 3)))
+        if n < 2:
+            continue
+        sizes = np.bincount(regions.ravel())[1:]
+        load = np.zeros(folds)
+        for r in sorted(rng.permutation(n), key=lambda r: -sizes[r]):
+            f = int(np.argmin(load + rng.random(folds) * 1e-6))   # ties broken at random
+            fold[regions == r + 1] = f
+            load[f] += sizes[r]
+    return fold[np.nonzero(labels)]
+
+
+def run_cv(scene: str, arrays, name: str, seed: int, folds: int, encoders: dict) -> dict:
+    """Cross-validation over whole labelled regions: each region is validated once, by a model that never saw it."""
+    emb = embeddings("text", scene_prompt_set(scene), encoders)
+    fold = component_folds(arrays[2], folds, seed)
+    correct, pixels, per_fold, seconds = 0.0, 0, [], 0.0
+    for f in range(folds):
+        held = fold == f
+        hist, _ = train_variant(arrays, name, seed, emb, 0.0, held=held)
+        per_fold.append(hist["val_oa"][-1])
+        correct += hist["val_oa"][-1] / 100 * int(held.sum())
+        pixels += int(held.sum())
+        seconds += hist["seconds"][-1]
+    return {"scene": scene, "variant": name, "seed": seed, "split": f"regions, {folds} folds",
+            "validation_pixels": pixels, "val_oa_last": 100 * correct / pixels, "val_oa_folds": per_fold,
+            "train_seconds": seconds}
+
+
 def report(files: list[str], md: str) -> None:
     recs = [json.loads(line) for f in files for line in open(f) if line.strip()]
     meta = [r for r in recs if r.get("job") == "meta"]
     # a rerun of the same (scene, variant, seed) is deterministic on CPU: keep one record
-    runs = list({(r["scene"], r["variant"], r["seed"]): r for r in recs if r.get("job") != "meta"}.values())
+    runs = list({(r["scene"], r["variant"], r["seed"], r.get("split")): r for r in recs if r.get("job") != "meta"}.values())
+    cv = [r for r in runs if r.get("split")]
+    runs = [r for r in runs if not r.get("split")]
     lines = ["# Training defaults re-checked on validation (semi-synthetic HSI over real labels and LiDAR)", "",
              f"- commands: {'; '.join(sorted({m['command'] for m in meta}))}",
              f"- commits: {', '.join(sorted({m['commit'] for m in meta}))}; machine: {meta[0]['machine'] if meta else '?'}",
@@ -99,6 +150,21 @@ def report(files: list[str], md: str) -> None:
             lines.append(f"| {name} | {', '.join(str(r['seed']) for r in rs)} | {last.mean():.2f} ± {last.std():.2f} "
                          f"| {best.mean():.2f} | {', '.join(str(r['best_epoch']) for r in rs)} | {delta} |")
         lines.append("")
+    for scene in sorted({r["scene"] for r in cv}):
+        rows = [r for r in cv if r["scene"] == scene]
+        lines += [f"## {scene}: cross-validation over whole labelled regions ({rows[0]['split']}, "
+                  f"{rows[0]['validation_pixels']} px: every training pixel validated once)", "",
+                  "Each class's 8-connected labelled regions are dealt to the folds; a fold's model never saw "
+                  "its regions, as the test split's models never saw the test areas.", "",
+                  "| variant | seeds | CV OA % (last epoch) | per seed | per fold (seed order) |", "| --- | --- | --- | --- | --- |"]
+        for name in [*VARIANTS, *TEACHERS]:
+            rs = sorted((r for r in rows if r["variant"] == name), key=lambda r: r["seed"])
+            if rs:
+                oa = np.array([r["val_oa_last"] for r in rs])
+                folds = "; ".join(", ".join(f"{v:.1f}" for v in r["val_oa_folds"]) for r in rs)
+                lines.append(f"| {name} | {', '.join(str(r['seed']) for r in rs)} | {oa.mean():.2f} ± {oa.std():.2f} | "
+                             f"{', '.join(f'{v:.2f}' for v in oa)} | {folds} |")
+        lines.append("")
     Path(md).write_text("\n".join(lines) + "\n")
     print(f"wrote {md}")
 
@@ -110,6 +176,8 @@ def main() -> None:
     ap.add_argument("--variants", default=",".join(VARIANTS), help=f"also: {', '.join(TEACHERS)}")
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--validation-fraction", type=float, default=0.2)
+    ap.add_argument("--region-folds", type=int, default=0,
+                    help="K > 1: K-fold cross-validation over whole labelled regions instead of the blocked hold-out")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="defaults_validation.jsonl")
     ap.add_argument("--report", nargs="+")
@@ -125,7 +193,8 @@ def main() -> None:
                               "machine": machine()}) + "\n")
         for seed in [int(s) for s in args.seeds.split(",")]:
             for name in args.variants.split(","):
-                rec = run(args.scene, arrays, name, seed, args.validation_fraction, encoders)
+                rec = (run_cv(args.scene, arrays, name, seed, args.region_folds, encoders) if args.region_folds > 1
+                       else run(args.scene, arrays, name, seed, args.validation_fraction, encoders))
                 print(json.dumps(rec), flush=True)
                 out.write(json.dumps(rec) + "\n")
                 out.flush()
