@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_accuracy import commit, machine  # noqa: E402
 from bench_language import embeddings, prepared  # noqa: E402
 from mmlgnet_qgis.core import defaults  # noqa: E402
-from mmlgnet_qgis.core.distill import scene_logits  # noqa: E402
+from mmlgnet_qgis.core.distill import ensemble_logits, scene_logits  # noqa: E402
 from mmlgnet_qgis.core.prompts import scene_prompt_set  # noqa: E402
 from mmlgnet_qgis.core.training import TrainConfig, train_model  # noqa: E402
 
@@ -47,7 +47,8 @@ VARIANTS = {
 }
 # The distilled preset: a standard teacher (prompt or plain-classifier head) trained on the same
 # split, then the fast student; the student's validation OA is the score.
-TEACHERS = {"distilled (text teacher)": "text", "distilled (linear teacher)": "linear"}
+TEACHERS = {"distilled (text teacher)": ("text",), "distilled (linear teacher)": ("linear",),
+            "distilled (text + linear teachers)": ("text", "linear")}   # the mean of their distributions
 
 
 def train_variant(arrays, name: str, seed: int, emb: np.ndarray, fraction: float, held=None) -> tuple:
@@ -59,12 +60,15 @@ def train_variant(arrays, name: str, seed: int, emb: np.ndarray, fraction: float
     hsi, lidar, train, _test = arrays  # the test split is never looked at
     outcome: dict = {}
     if name in TEACHERS:  # the same validation pixels (same seed, patch and labels, or `held`) for both
-        tcfg = TrainConfig(seed=seed, device="cpu", validation_fraction=fraction, head=TEACHERS[name],
-                           model=dict(defaults.PRESETS[defaults.TEACHER_PRESET]))
-        teacher, _ = train_model(hsi, lidar, train, emb, tcfg, held=held)
         cfg = TrainConfig(seed=seed, device="cpu", validation_fraction=fraction,
                           model=dict(defaults.PRESETS["distilled"]))
-        logits = scene_logits(teacher, hsi, lidar, head=TEACHERS[name])
+        logits = []
+        for head in TEACHERS[name]:
+            tcfg = TrainConfig(seed=seed, device="cpu", validation_fraction=fraction, head=head,
+                               model=dict(defaults.PRESETS[defaults.TEACHER_PRESET]))
+            teacher, _ = train_model(hsi, lidar, train, emb, tcfg, held=held)
+            logits.append(scene_logits(teacher, hsi, lidar, head=head))
+        logits = ensemble_logits(logits, cfg.teacher_temperature)
         _model, hist = train_model(hsi, lidar, train, emb, cfg, outcome=outcome, teacher_logits=logits, held=held)
     else:
         cfg = TrainConfig(seed=seed, device="cpu", validation_fraction=fraction, **VARIANTS[name])

@@ -52,6 +52,8 @@ CONFIGS = {
     "fast": (FAST, None, {}),
     "fast distilled": (FAST, "teacher (standard)", {}),
     "fast distilled (linear teacher)": (FAST, "teacher (linear)", {}),
+    # the mean of both teachers' softened class distributions (core/distill.ensemble_logits)
+    "fast distilled (text + linear teachers)": (FAST, "teacher (standard)+teacher (linear)", {}),
     "small distilled": ({"hsi_width": 12, "lidar_width": 6, "fusion_width": 24}, "teacher (standard)", {}),
     "fast PCA-8 distilled": ({**FAST, "hsi_reduce": 8}, "teacher (standard)", {}),
     # settings sweep, judged on the agreement with the teacher (not on test labels)
@@ -107,22 +109,26 @@ def accuracy(args):
                 over, teacher_name, extra = CONFIGS[name]
                 cfg = TrainConfig(epochs=args.epochs, seed=seed, device="cpu", model=dict(over), **extra)
                 t0 = time.perf_counter()
-                if teacher_name is not None and teacher_name not in teachers:
+                names_of = teacher_name.split("+") if teacher_name else []
+                if any(t not in teachers for t in names_of):
                     sys.exit(f"{name} learns from {teacher_name}: list that first in --configs")
                 file = models / f"{scene}_{'teacher' if name == 'teacher (standard)' else slug(name)}_s{seed}.safetensors"
                 loaded = name == "teacher (standard)" and file.exists()
                 if loaded:
                     model, manifest = load_model(file)
                 elif teacher_name is not None:
-                    teacher, tman, _ = teachers[teacher_name]
+                    teacher, tman, _ = teachers[names_of[0]]
+                    more = tuple((teachers[t][0], teachers[t][1].training.get("config", {}).get("head", "text"))
+                                 for t in names_of[1:])
                     model, manifest, _ = fit_student(hsi, lidar, train, teacher, tman, cfg,
-                                                     source={"teacher": teacher_name})
+                                                     source={"teacher": teacher_name}, more_teachers=more)
                 else:
                     model, manifest, _ = fit(hsi, lidar, train, scene_prompt_set(scene), encoder, cfg)
                 wall = time.perf_counter() - t0
                 if cfg.head == "text" and not loaded:
                     save_model(file, model, manifest)
-                res, labels = score(model, manifest, arrays, scene, teachers.get(teacher_name, (0, 0, None))[2])
+                res, labels = score(model, manifest, arrays, scene,
+                                    teachers[names_of[0]][2] if names_of else None)   # agreement with the first
                 if name.startswith("teacher"):
                     teachers[name] = (model, manifest, labels)
                 row = {"scene": scene, "config": name, "seed": seed, **res, "model": manifest.model,
@@ -203,8 +209,11 @@ def report(args):
         int8_rows += data.get("int8", [])
         speed_rows += data.get("speed", [])
     lines = ["# Knowledge distillation (issue 17) — semi-synthetic HSI over real labels and LiDAR", "",
-             "Teacher: the default network trained with the demo's settings (60 epochs, seed s). Students "
-             "learn the teacher's soft cosine logits (KL, temperature 2, weight 1) on 128 pixels per step "
+             "Teacher: the standard network (64/32/128) trained with the demo's settings (60 epochs, seed s), "
+             "with the prompt head (\"teacher (standard)\") or with a plain linear classifier and no text "
+             "(\"teacher (linear)\", the `distilled` preset's teacher since stop 22). Students "
+             "learn the teacher's soft class scores (its cosine logits, or the linear logits; KL, temperature 2, "
+             "weight 1) and always classify by the prompts, on 128 pixels per step "
              "drawn from every valid pixel of the training scene (labelled or not), plus the usual loss on "
              "the labelled ones; a distilled student of seed s learns from the teacher of seed s. Agreement: "
              "share of pixels labelled as the teacher labels them (whole scene / test pixels). Nothing was "

@@ -124,6 +124,26 @@ class SceneDistillation:
         return self.cfg.teacher_weight * distillation_loss(logits, self.targets[idx], self.cfg.teacher_temperature)
 
 
+def ensemble_logits(logits: list[np.ndarray], temperature: float) -> np.ndarray:
+    """Logits whose temperature-softened distribution is the mean of the teachers' softened distributions.
+
+    T * log(mean_i softmax(l_i / T)) over the class axis (0): `distillation_loss` at the same T then
+    targets the averaged distribution, whatever each teacher's logit scale (cosine or linear).
+
+    Args:
+        logits: the teachers' (K, ...) logits, NaN where invalid.
+        temperature: T > 0.
+
+    Returns:
+        float32 logits of the same shape (NaN where any teacher's are).
+    """
+    if len(logits) == 1:
+        return logits[0]
+    t = float(temperature)
+    probs = [torch.softmax(torch.as_tensor(lg, dtype=torch.float64) / t, dim=0) for lg in logits]
+    return (t * torch.log(torch.stack(probs).mean(0))).numpy().astype(np.float32)
+
+
 def agreement(student_logits: np.ndarray, teacher_logits: np.ndarray, mask: np.ndarray) -> float | None:
     """Percent of the mask's pixels where the two models pick the same class (None: empty mask)."""
     if not mask.any():
@@ -133,7 +153,7 @@ def agreement(student_logits: np.ndarray, teacher_logits: np.ndarray, mask: np.n
 
 def fit_student(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, teacher: MMLGNet,
                 teacher_manifest: Manifest, cfg: TrainConfig, reporter: Reporter | None = None,
-                source: dict | None = None) -> tuple[MMLGNet, Manifest, dict]:
+                source: dict | None = None, more_teachers: tuple = ()) -> tuple[MMLGNet, Manifest, dict]:
     """Train a student with the teacher's normalisation, class embeddings and logits (cf. pipeline.fit).
 
     Args:
@@ -145,6 +165,8 @@ def fit_student(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, teac
         cfg: the student's training settings (cfg.model: its widths).
         reporter: progress per epoch, log, cancel.
         source: what identifies the teacher file (name, sha256), recorded in `distilled_from`.
+        more_teachers: (model, head) pairs trained on the same normalisation and classes: the student
+            learns the mean of all the teachers' softened class distributions (`ensemble_logits`).
 
     Returns:
         (student, its manifest, history).
@@ -180,7 +202,9 @@ def fit_student(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, teac
     labels = np.where(valid, labels, 0)
     t0 = time.perf_counter()
     teacher_head = tm.training.get("config", {}).get("head", "text")
-    target = scene_logits(teacher, h, l, valid, head=teacher_head)
+    heads = [teacher_head, *(head for _, head in more_teachers)]
+    target = ensemble_logits([scene_logits(net, h, l, valid, head=head) for net, head in
+                              [(teacher, teacher_head), *more_teachers]], cfg.teacher_temperature)
     seconds_teacher = time.perf_counter() - t0
     reporter.log(f"teacher logits over {int(valid.sum())} valid pixels in {seconds_teacher:.1f} s")
     outcome: dict = {}
@@ -202,7 +226,7 @@ def fit_student(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, teac
         "seconds": history["seconds"][-1] + seconds_teacher, "final_loss": history["loss"][-1],
         "final_train_oa": history["train_oa"][-1]}
     manifest.distilled_from = {
-        **(source or {}), "model": dict(tm.model), "head": teacher_head, "weight": cfg.teacher_weight,
+        **(source or {}), "model": dict(tm.model), "head": "+".join(heads), "weight": cfg.teacher_weight,
         "temperature": cfg.teacher_temperature, "pixels_per_step": cfg.teacher_pixels,
         "scene_pixels": int(valid.sum()), **agree}
     return model, manifest, history
