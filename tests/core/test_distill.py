@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmlgnet_qgis.core.distill import distillation_loss, fit_student, scene_logits
+from mmlgnet_qgis.core.distill import distillation_loss, ensemble_logits, fit_student, scene_logits
 from mmlgnet_qgis.core.errors import InputError, ModelFileError
 from mmlgnet_qgis.core.manifest import ClassInfo, Manifest
 from mmlgnet_qgis.core.model import MMLGNet, ModelConfig
@@ -201,3 +201,28 @@ def test_a_plain_classifier_teaches_a_prompt_student_and_is_never_written(traine
     with pytest.raises(InputError, match="head 'linear'.*only teaches"):
         save_model(tmp_path / "linear.safetensors", linear, lman)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["student.safetensors"]
+    # both teachers at once: the prompt teacher and the plain classifier, their distributions averaged
+    text_teacher = trained_teacher[3]
+    _, both, _ = fit_student(ArraySource(hsi, "HSI"), ArraySource(lidar, "LiDAR"), train, text_teacher, tman,
+                             TrainConfig(epochs=1, seed=1, device="cpu", model=dict(STUDENT)),
+                             more_teachers=((linear, "linear"),))
+    assert both.distilled_from["head"] == "text+linear"
+
+
+def test_several_teachers_are_averaged_as_distributions_whatever_their_logit_scales():
+    rng = np.random.default_rng(0)
+    cosine = (rng.uniform(-1, 1, (4, 3, 5)) * 14).astype(np.float32)   # scaled cosines
+    linear = rng.normal(0, 2, (4, 3, 5)).astype(np.float32)            # a plain classifier's logits
+    linear[:, 1, 2] = np.nan                                           # an invalid pixel stays invalid
+    t = 2.0
+    soft = lambda x: torch.softmax(torch.as_tensor(x, dtype=torch.float64) / t, 0)  # noqa: E731
+    both = ensemble_logits([cosine, linear], t)
+    assert both.shape == cosine.shape and both.dtype == np.float32
+    assert np.isnan(both[:, 1, 2]).all() and np.isfinite(np.delete(both.reshape(4, -1), 7, 1)).all()
+    expect = 0.5 * (soft(cosine) + soft(linear))
+    assert np.allclose(soft(both).numpy(), expect.numpy(), atol=1e-5, equal_nan=True)
+    assert ensemble_logits([cosine], t) is cosine
+    # the target the student sees is that mean: zero loss for a student that outputs it
+    flat = lambda x: torch.as_tensor(np.delete(x.reshape(4, -1), 7, 1).T)  # noqa: E731
+    assert distillation_loss(flat(both), flat(both), t).item() < 1e-5
+    assert distillation_loss(flat(cosine), flat(both), t).item() > 1e-3
