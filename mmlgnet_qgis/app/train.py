@@ -111,7 +111,7 @@ def model_settings(req: TrainRequest, preset: str | None = None) -> dict:
 
 def _fit_distilled(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, prompts: PromptSet,
                    req: TrainRequest, cfg: TrainConfig, wavelengths: list | None, rec: _Recorder) -> tuple:
-    """The "distilled" preset: the standard network first, then the student learns from it.
+    """The "distilled" preset: the standard network (once per teacher head), then the student learns from them.
 
     A scene too large to read whole trains the standard network alone (distillation reads every
     pixel), and says so.
@@ -120,20 +120,29 @@ def _fit_distilled(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, p
     from ..core.pipeline import fit, reads_whole
     from ..core.reporter import StageReporter
     from ..core.text_encoders import build_text_encoder
-    teacher_cfg = dataclasses.replace(cfg, model=model_settings(req, defaults.TEACHER_PRESET))
+    standard_cfg = dataclasses.replace(cfg, model=model_settings(req, defaults.TEACHER_PRESET))
     encoder = build_text_encoder(req.text_encoder)
     if not reads_whole(hsi):
         rec.warning("the scene is too large to distil on (distillation reads every pixel): training the "
                     "standard network instead of the distilled one (--preset standard)")
-        return fit(hsi, lidar, labels, prompts, encoder, teacher_cfg, wavelengths=wavelengths, reporter=rec)
-    rec.log("distilled preset, step 1 of 2: the standard network (the teacher)")
-    teacher, teacher_manifest, _ = fit(hsi, lidar, labels, prompts, encoder, teacher_cfg, wavelengths=wavelengths,
-                                       reporter=StageReporter(rec, 0, 2))
-    rec.log("distilled preset, step 2 of 2: the fast network learns the teacher's class scores on every pixel")
-    model, manifest, history = fit_student(hsi, lidar, labels, teacher, teacher_manifest, cfg, StageReporter(rec, 1, 2),
+        return fit(hsi, lidar, labels, prompts, encoder, standard_cfg, wavelengths=wavelengths, reporter=rec)
+    heads = defaults.TEACHER_HEADS
+    steps = len(heads) + 1
+    teachers = []
+    for i, head in enumerate(heads):
+        what = "the prompt head" if head == "text" else f"a {head} classifier head and no text"
+        rec.log(f"distilled preset, step {i + 1} of {steps}: a teacher, the standard network with {what}")
+        net, man, _ = fit(hsi, lidar, labels, prompts, encoder, dataclasses.replace(standard_cfg, head=head),
+                          wavelengths=wavelengths, reporter=StageReporter(rec, i, steps))
+        teachers.append((net, man, head))
+    rec.log(f"distilled preset, step {steps} of {steps}: the fast network learns the teachers' class scores on "
+            f"every pixel and classifies by the prompts")
+    (teacher, teacher_manifest, _), more = teachers[0], tuple((net, head) for net, _, head in teachers[1:])
+    model, manifest, history = fit_student(hsi, lidar, labels, teacher, teacher_manifest, cfg,
+                                           StageReporter(rec, steps - 1, steps), more_teachers=more,
                                            source={"teacher": f"the {defaults.TEACHER_PRESET} network trained in the "
                                                               f"same run"})
-    manifest.training["seconds"] += teacher_manifest.training["seconds"]   # the whole run, both networks
+    manifest.training["seconds"] += sum(man.training["seconds"] for _, man, _ in teachers)   # the whole run
     return model, manifest, history
 
 

@@ -35,6 +35,11 @@ PRESETS = {
 }
 DEFAULT_PRESET = "distilled"
 TEACHER_PRESET = "standard"   # the teacher "distilled" trains first
+# ... once per head here, one after the other; the student learns the mean of their class
+# distributions. "text": the prompt head; "linear": a plain classifier without text, which cannot
+# classify by prompt, so it only teaches and is never written. Chosen on validation only
+# (benchmarks/results/defaults_validation.md).
+TEACHER_HEADS = ("text", "linear")
 
 MODALITIES = ("both", "hsi", "lidar")
 DEVICES = ("auto", "cpu", "cuda")

@@ -2,7 +2,8 @@
 
 The teacher classifies the whole training scene once (tiled inference, exact per pixel): its
 scaled cosines to the prompts, or, for a teacher trained with a plain linear classifier and no
-text (the distilled preset's, `defaults.TEACHER_HEAD`), that classifier's logits. Each
+text, that classifier's logits; with several teachers the student learns the mean of their
+softened distributions (the distilled preset's teachers: `defaults.TEACHER_HEADS`). Each
 training step of the student then adds, to its usual loss on labelled pixels, the
 temperature-scaled KL divergence from the teacher's class distribution on pixels drawn from
 every valid pixel of the scene: unlabelled pixels are free supervision. The student takes the
@@ -50,7 +51,7 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
 @torch.no_grad()
 def scene_logits(model: MMLGNet, hsi: np.ndarray, lidar: np.ndarray, valid: np.ndarray | None = None,
                  tile: int = 256, head: str = "text") -> np.ndarray:
-    """A model's logits (scaled cosines) for every pixel of in-memory normalised rasters.
+    """A model's logits (scaled cosines, or a linear head's logits) for every pixel of in-memory normalised rasters.
 
     Tiled as classification is (halo-padded tiles, reflect padding only at the scene edge), so
     every pixel gets exactly what its own patch would give.
@@ -140,8 +141,11 @@ def ensemble_logits(logits: list[np.ndarray], temperature: float) -> np.ndarray:
     if len(logits) == 1:
         return logits[0]
     t = float(temperature)
-    probs = [torch.softmax(torch.as_tensor(lg, dtype=torch.float64) / t, dim=0) for lg in logits]
-    return (t * torch.log(torch.stack(probs).mean(0))).numpy().astype(np.float32)
+    total = None   # one float32 running sum: a scene's logits can be large
+    for lg in logits:
+        p = torch.softmax(torch.as_tensor(lg, dtype=torch.float32) / t, dim=0)
+        total = p if total is None else total.add_(p)
+    return (t * torch.log(total.div_(len(logits)).clamp_min_(1e-30))).numpy()
 
 
 def agreement(student_logits: np.ndarray, teacher_logits: np.ndarray, mask: np.ndarray) -> float | None:

@@ -140,7 +140,8 @@ def fit(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, prompt_set: 
         labels: (H, W) class ids, 0 = unlabelled.
         prompt_set: the classes and their prompts.
         encoder: the frozen text encoder.
-        cfg: training settings.
+        cfg: training settings; head "linear" trains a plain classifier that only teaches a student
+            (its manifest holds the prompts' embeddings; save_model refuses it).
         wavelengths: HSI band centres (nm), recorded in the manifest.
         reporter: progress per epoch, log, cancel.
         in_memory_bytes: the largest HSI (bands x pixels x 4 bytes) read whole; 0 = always windows;

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mmlgnet_qgis.core.defaults import PRESETS
+from mmlgnet_qgis.core.defaults import PRESETS, TEACHER_HEADS
 from mmlgnet_qgis.core.model_file import read_manifest
 from qgis_fixtures import run, start_qgis
 from test_robustness import cli_args, processing_params
@@ -33,7 +33,7 @@ def test_fast_preset_trains_the_small_network(front, small_scene, tmp_path):
 
 
 @pytest.mark.parametrize("front", ["cli", "processing"])
-def test_default_preset_trains_the_standard_teacher_then_a_distilled_fast_student(front, small_scene, tmp_path):
+def test_default_preset_trains_the_standard_teachers_then_a_distilled_fast_student(front, small_scene, tmp_path):
     from mmlgnet_qgis import cli
     s = small_scene
     log = tmp_path / "train.log"
@@ -51,10 +51,15 @@ def test_default_preset_trains_the_standard_teacher_then_a_distilled_fast_studen
     teacher = manifest.distilled_from["model"]
     assert {k: teacher[k] for k in PRESETS["standard"]} == PRESETS["standard"]
     assert "trained in the same run" in manifest.distilled_from["teacher"]
+    # one teacher per head (the plain classifier is never written); the student classifies by the prompts
+    assert manifest.distilled_from["head"] == "+".join(TEACHER_HEADS)
+    assert manifest.training["config"]["head"] == "text" and len(manifest.unknown_thresholds) == 3
     text = log.read_text()
-    assert text.index("step 1 of 2") < text.index("step 2 of 2")
+    steps = len(TEACHER_HEADS) + 1
+    assert [text.index(f"step {i} of {steps}") for i in range(1, steps + 1)] == sorted(
+        text.index(f"step {i} of {steps}") for i in range(1, steps + 1))
     epochs = [line.split()[1] for line in text.splitlines() if line.startswith("epoch ")]
-    assert epochs == ["1/4", "2/4", "3/4", "4/4"]   # both stages on one progress scale
+    assert epochs == [f"{i}/{2 * steps}" for i in range(1, 2 * steps + 1)]   # every stage on one progress scale
 
 
 def test_default_preset_on_a_scene_too_large_to_distil_trains_the_standard_network(small_scene, tmp_path,
@@ -68,4 +73,5 @@ def test_default_preset_on_a_scene_too_large_to_distil_trains_the_standard_netwo
     assert cli.main(cli_args("train", p)) == 0
     assert widths(p["out"]) == PRESETS["standard"]
     assert read_manifest(p["out"]).distilled_from is None
+    assert read_manifest(p["out"]).training["config"]["head"] == "text"   # a prompt model, not the linear teacher
     assert "too large to distil" in capsys.readouterr().err

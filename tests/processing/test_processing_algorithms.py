@@ -13,6 +13,7 @@ import pytest
 from osgeo import gdal, ogr, osr
 
 from qgis_fixtures import CPU, FAST_TRAINING, qgis_app, run, trained_model, trento_tifs  # noqa: F401
+from mmlgnet_qgis.core.defaults import TEACHER_HEADS
 
 TRENTO = ["Apple trees", "Buildings", "Ground", "Woods", "Vineyard", "Roads"]
 TRENTO_COLOURS = ["#2e8b57", "#d62728", "#c8a165", "#0b5d1e", "#9acd32", "#7f7f7f"]
@@ -95,8 +96,10 @@ def test_train_writes_model_log_and_report(trained_model):
     assert man.training["labelled_pixels"] == 300 and man.hsi_bands == 63
     assert res["MODEL"] == path and res["FINAL_TRAIN_OA"] > 90
     log = Path(res["LOG"]).read_text()
-    # the default preset trains the teacher, then the student: 2 x 12 epochs on one progress scale
-    assert "epoch 24/24" in log and log.index("step 1 of 2") < log.index("step 2 of 2")
+    # the default preset trains the teachers, then the student: 12 epochs each on one progress scale
+    steps = len(TEACHER_HEADS) + 1
+    assert f"epoch {12 * steps}/{12 * steps}" in log
+    assert log.index(f"step 1 of {steps}") < log.index(f"step {steps} of {steps}")
     assert "data:image/png;base64" in Path(res["REPORT"]).read_text()
 
 
