@@ -57,11 +57,11 @@ def _train_parser(sub) -> None:  # noqa: ANN001
     t.add_argument("--batch-size", type=int, default=defaults.BATCH_SIZE)
     t.add_argument("--lr", type=float, default=defaults.LEARNING_RATE, help="peak learning rate (AdamW)")
     t.add_argument("--preset", choices=sorted(defaults.PRESETS), default=defaults.DEFAULT_PRESET,
-                   help="distilled (default): the standard network with a plain classifier head is trained "
-                        "first (the teacher; not written), then the fast one learns its class scores on every "
-                        "pixel of the scene and classifies by the prompts (about the teacher's accuracy, ~4x "
-                        "faster classification, ~2x the training time); standard 64/32/128; fast 16/8/32 "
-                        "without a teacher (~0.3-0.8 point lower OA)")
+                   help="distilled (default): the standard network is trained twice first, with the prompt "
+                        "head and with a plain classifier (the teachers; not written), then the fast one learns "
+                        "their mean class scores on every pixel of the scene and classifies by the prompts "
+                        "(about the teachers' accuracy, ~4x faster classification, ~3x the training time); "
+                        "standard 64/32/128; fast 16/8/32 without a teacher (~0.3-0.8 point lower OA)")
     t.add_argument("--hsi-width", type=int, help="HSI branch width (overrides the preset)")
     t.add_argument("--lidar-width", type=int, help="LiDAR branch width (overrides the preset)")
     t.add_argument("--fusion-width", type=int, help="fusion width (overrides the preset)")

@@ -22,9 +22,9 @@ TEACHER_PIXELS = 128       # scene pixels (labelled or not) drawn per training s
 # Named architectures. "fast" (widths 16/8/32) on 2 CPU cores: 0.315 Mpix/s end to end vs 0.066
 # for "standard", training 50 s vs 172 s on Trento, OA 96.62 vs 97.44 (Trento) and 95.01 vs
 # 95.31 (MUUFL), semi-synthetic HSI (benchmarks/results/accuracy_fast.md, inference_fast.md).
-# "distilled" (the default): the standard network is trained first as the teacher, then the fast
-# network learns its soft class scores on every pixel of the scene (core/distill.py); the model file
-# is the student. Measured (5 seeds): Trento 97.10 vs the teacher's 97.14, MUUFL 95.80 vs 95.27
+# "distilled" (the default): standard networks are trained first as the teachers (TEACHER_HEADS),
+# then the fast network learns their soft class scores on every pixel of the scene (core/distill.py);
+# the model file is the student. Measured (5 seeds): Trento 97.46 vs the prompt teacher's 97.14
 # (benchmarks/results/distill.md); classify 0.755 vs 0.175 Mpix/s float32 end to end on 2 idle cores
 # (benchmarks/results/inference_cpu_default.md).
 FAST_WIDTHS = {"hsi_width": 16, "lidar_width": 8, "fusion_width": 32}
