@@ -211,7 +211,8 @@ def report(args):
     lines = ["# Knowledge distillation (issue 17) — semi-synthetic HSI over real labels and LiDAR", "",
              "Teacher: the standard network (64/32/128) trained with the demo's settings (60 epochs, seed s), "
              "with the prompt head (\"teacher (standard)\") or with a plain linear classifier and no text "
-             "(\"teacher (linear)\", the `distilled` preset's teacher since stop 22). Students "
+             "(\"teacher (linear)\"); since stop 22 the `distilled` preset trains both and its student learns the mean "
+             "of their distributions. Students "
              "learn the teacher's soft class scores (its cosine logits, or the linear logits; KL, temperature 2, "
              "weight 1) and always classify by the prompts, on 128 pixels per step "
              "drawn from every valid pixel of the training scene (labelled or not), plus the usual loss on "
