@@ -206,9 +206,9 @@ def fit_student(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, teac
     labels = np.where(valid, labels, 0)
     t0 = time.perf_counter()
     teacher_head = tm.training.get("config", {}).get("head", "text")
-    heads = [teacher_head, *(head for _, head in more_teachers)]
-    target = ensemble_logits([scene_logits(net, h, l, valid, head=head) for net, head in
-                              [(teacher, teacher_head), *more_teachers]], cfg.teacher_temperature)
+    teachers = [(teacher, teacher_head), *more_teachers]
+    target = ensemble_logits([scene_logits(net, h, l, valid, head=head) for net, head in teachers],
+                             cfg.teacher_temperature)
     seconds_teacher = time.perf_counter() - t0
     reporter.log(f"teacher logits over {int(valid.sum())} valid pixels in {seconds_teacher:.1f} s")
     outcome: dict = {}
@@ -230,7 +230,7 @@ def fit_student(hsi: WindowSource, lidar: WindowSource, labels: np.ndarray, teac
         "seconds": history["seconds"][-1] + seconds_teacher, "final_loss": history["loss"][-1],
         "final_train_oa": history["train_oa"][-1]}
     manifest.distilled_from = {
-        **(source or {}), "model": dict(tm.model), "head": "+".join(heads), "weight": cfg.teacher_weight,
+        **(source or {}), "model": dict(tm.model), "head": "+".join(head for _, head in teachers), "weight": cfg.teacher_weight,
         "temperature": cfg.teacher_temperature, "pixels_per_step": cfg.teacher_pixels,
         "scene_pixels": int(valid.sum()), **agree}
     return model, manifest, history
