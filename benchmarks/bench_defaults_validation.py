@@ -45,10 +45,12 @@ VARIANTS = {
     "dropout 0": {"model": {"dropout": 0.0}},
     "ce_weight 1": {"ce_weight": 1.0},
 }
-# The distilled preset: a standard teacher (prompt or plain-classifier head) trained on the same
-# split, then the fast student; the student's validation OA is the score.
+# The distilled preset: standard teachers (prompt or plain-classifier head) trained on the same
+# split, then the fast student; the student's validation OA is the score. "text+ce": one prompt-head
+# teacher trained with the auxiliary cross-entropy head too (ce_weight 1), both of its heads teaching.
 TEACHERS = {"distilled (text teacher)": ("text",), "distilled (linear teacher)": ("linear",),
-            "distilled (text + linear teachers)": ("text", "linear")}   # the mean of their distributions
+            "distilled (text + linear teachers)": ("text", "linear"),   # the mean of their distributions
+            "distilled (one teacher with both heads)": ("text+ce",)}
 
 
 def train_variant(arrays, name: str, seed: int, emb: np.ndarray, fraction: float, held=None) -> tuple:
@@ -63,11 +65,13 @@ def train_variant(arrays, name: str, seed: int, emb: np.ndarray, fraction: float
         cfg = TrainConfig(seed=seed, device="cpu", validation_fraction=fraction,
                           model=dict(defaults.PRESETS["distilled"]))
         logits = []
-        for head in TEACHERS[name]:
-            tcfg = TrainConfig(seed=seed, device="cpu", validation_fraction=fraction, head=head,
+        for spec in TEACHERS[name]:
+            both = spec == "text+ce"
+            tcfg = TrainConfig(seed=seed, device="cpu", validation_fraction=fraction,
+                               head="text" if both else spec, ce_weight=1.0 if both else defaults.CE_WEIGHT,
                                model=dict(defaults.PRESETS[defaults.TEACHER_PRESET]))
             teacher, _ = train_model(hsi, lidar, train, emb, tcfg, held=held)
-            logits.append(scene_logits(teacher, hsi, lidar, head=head))
+            logits += [scene_logits(teacher, hsi, lidar, head=h) for h in (("text", "linear") if both else (spec,))]
         logits = ensemble_logits(logits, cfg.teacher_temperature)
         _model, hist = train_model(hsi, lidar, train, emb, cfg, outcome=outcome, teacher_logits=logits, held=held)
     else:

@@ -28,7 +28,7 @@ PRESETS = ["standard", "fast", "distilled"]
 # short: the combo box's width is its longest option's (the README explains the presets)
 MODEL_SIZES = ["standard: widths 64/32/128",
                "fast: 16/8/32, ~5x faster, ~0.5 point lower OA",
-               "distilled: fast, taught by standard (~3x faster)"]
+               "distilled: fast, taught by standard (~4x faster)"]
 MODALITIES = list(defaults.MODALITIES)
 
 
