@@ -41,6 +41,7 @@ VARIANTS = {
     "distill_weight 0": {"distill_weight": 0.0},
     "label_smoothing 0": {"label_smoothing": 0.0},
     "head linear": {"head": "linear"},
+    "head random": {"head": "random"},   # fixed random unit prototypes instead of the prompts' embeddings
     "loss pixel2text": {"loss": "pixel2text"},
     "dropout 0": {"model": {"dropout": 0.0}},
     "ce_weight 1": {"ce_weight": 1.0},
