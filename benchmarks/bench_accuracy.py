@@ -42,7 +42,9 @@ ABLATIONS = {  # name -> (TrainConfig overrides, text encoder or None for the de
 }
 
 
-def load_scene(scene, data):
+def load_scene(scene, data=None):
+    """The scene's arrays from `data`, else $MMLGNET_DATA, else ../shared/data (as the Makefile)."""
+    data = data or os.environ.get("MMLGNET_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
     p = scene_paths(scene, data)
     cube = lambda f: np.moveaxis(as_bands_last(load_mat_array(str(f))), -1, 0)  # noqa: E731
     return (ArraySource(cube(p["hsi"]), "HSI"), ArraySource(cube(p["lidar"]), "LiDAR"),
