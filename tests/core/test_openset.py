@@ -90,7 +90,9 @@ def test_default_training_is_the_old_path_bit_for_bit():
     sums = [float(sd[k].double().abs().sum()) for k in ("hsi_encoder.0.0.weight", "fusion.1.0.weight",
                                                         "projection.3.weight", "logit_scale")]
     assert np.allclose(sums, [8.972536, 32.798512, 15.140923, 2.649361], rtol=0, atol=2e-6)
-    assert np.allclose(hist["loss"], [20.48281142165541, 19.518952747962995, 17.80591706856669], rtol=1e-9)
+    # float32 losses summed per epoch: another CPU's kernels may round ~1e-7 apart (seen in CI);
+    # any change to the training path moves them by far more
+    assert np.allclose(hist["loss"], [20.48281142165541, 19.518952747962995, 17.80591706856669], rtol=1e-6)
 
 
 def test_a_class_absent_from_training_is_mostly_unknown(hash_encoder):
